@@ -1,0 +1,62 @@
+import { INestApplication, LoggerService } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NextFunction, Request, Response } from 'express';
+import { json } from 'express';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { AppModule } from './app.module';
+import { TokenVerifier } from './auth/token-verifier';
+import { AppConfig } from './config/app-config';
+import { ApiExceptionFilter, sendApiError, toApiError } from './errors/api-exception.filter';
+import { RealtimeWsAdapter } from './gateway/realtime-ws.adapter';
+import { LOGGER } from './ops/logger';
+
+export interface RunningApp {
+  app: INestApplication;
+  port: number;
+  /** `http://127.0.0.1:<port>` */
+  httpUrl: string;
+  /** `ws://127.0.0.1:<port><WS_SERVER_PATH>` */
+  wsUrl: string;
+  close(): Promise<void>;
+}
+
+/** Nest's own messages go to the same JSON log. */
+class NestPinoLogger implements LoggerService {
+  constructor(private readonly pino: Logger) {}
+  log(message: unknown): void {
+    this.pino.debug({ nest: true }, String(message));
+  }
+  error(message: unknown, trace?: string): void {
+    this.pino.error({ nest: true, trace }, String(message));
+  }
+  warn(message: unknown): void {
+    this.pino.warn({ nest: true }, String(message));
+  }
+}
+
+/** Builds and starts the whole service; used by main.ts, the demo and every e2e test (port 0). */
+export async function createApp(config: AppConfig): Promise<RunningApp> {
+  const app = await NestFactory.create(AppModule.forRoot(config), { bodyParser: false, logger: false });
+  const log = app.get<Logger>(LOGGER);
+  app.useLogger(new NestPinoLogger(log));
+  app.useWebSocketAdapter(new RealtimeWsAdapter(app, { config, verifier: app.get(TokenVerifier), log }));
+  app.use(json({ limit: config.ingest.maxBodyBytes, type: ['application/json', 'application/*+json'] }));
+  // Body-parser failures (too large, not JSON) happen before routing: answer them with the same JSON errors.
+  app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(err);
+    sendApiError(res, toApiError(err));
+  });
+  app.useGlobalFilters(new ApiExceptionFilter(log));
+  app.enableShutdownHooks();
+  await app.listen(config.port, '0.0.0.0');
+  const port = (app.getHttpServer().address() as AddressInfo).port;
+  log.info({ port, wsPath: config.wsPath }, 'listening');
+  return {
+    app,
+    port,
+    httpUrl: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}${config.wsPath}`,
+    close: () => app.close(),
+  };
+}

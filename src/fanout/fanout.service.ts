@@ -1,0 +1,358 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { audienceOf, audienceUserIds, canSee, canSeeRequest, memberUserId, scopeOf, viewerKey } from '../access/member-access';
+import { decideSubscribe } from '../access/subscribe-decision';
+import { Bus } from '../bus/bus';
+import { Change, Envelope } from '../domain/changes';
+import { REQUEST_STATUS, RequestDoc, WireProjectUser, isListed, requestStub } from '../domain/documents';
+import { FrameErrorCode, Method, errorFrame, publishFrame } from '../protocol/frames';
+import { parseTopic, topics } from '../protocol/topic-grammar';
+import { ReadModel } from '../store/read-model';
+import { LOGGER } from '../ops/logger';
+import { FrameSink, ProjectSubscriptions, Subscription } from './subscription-registry';
+
+/** Frames of one envelope, serialized once and shared by every recipient. */
+class FrameCache {
+  private readonly frames = new Map<string, Buffer>();
+
+  get(topic: string, method: Method, message: unknown): Buffer {
+    const key = `${method} ${topic}`;
+    let frame = this.frames.get(key);
+    if (!frame) {
+      frame = Buffer.from(publishFrame(topic, method, message));
+      this.frames.set(key, frame);
+    }
+    return frame;
+  }
+}
+
+/**
+ * Local subscriptions and delivery. Subscribes are answered without a gap: the subscription buffers
+ * envelopes while its snapshot is read, then replays those newer than the snapshot. Every decision of
+ * who receives what is taken here from the envelope alone, per subscription, by the same code for live
+ * delivery and for replay.
+ */
+@Injectable()
+export class FanoutService {
+  private readonly projects = new Map<string, ProjectSubscriptions>();
+
+  constructor(
+    private readonly store: ReadModel,
+    private readonly bus: Bus,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {
+    bus.onEnvelope((env) => this.onEnvelope(env));
+  }
+
+  /** Number of live and pending subscriptions on this replica. */
+  get subscriptionCount(): number {
+    let n = 0;
+    for (const p of this.projects.values()) n += p.size;
+    return n;
+  }
+
+  async subscribe(sink: FrameSink, topicString: string): Promise<void> {
+    const inflight = sink.subscriptions.get(topicString)?.inflight;
+    if (inflight) {
+      // The same topic is being answered already: answer this one after it, with its own snapshot.
+      await inflight;
+      return this.subscribe(sink, topicString);
+    }
+    const topic = parseTopic(topicString);
+    if (!topic) {
+      sink.send(Buffer.from(errorFrame(topicString, 'unknown_topic', 'no topic has this shape')));
+      return;
+    }
+    const project = this.project(topic.projectId);
+    let sub = sink.subscriptions.get(topicString);
+    const isNew = !sub;
+    if (sub) {
+      if (!sub.pending) project.suspend(sub);
+    } else {
+      sub = new Subscription(sink, topicString, topic);
+      sink.subscriptions.set(topicString, sub);
+      project.addPending(sub);
+    }
+    const held = sub;
+    const answer = this.answer(sink, held, project, isNew);
+    held.inflight = answer;
+    try {
+      await answer;
+    } finally {
+      if (held.inflight === answer) held.inflight = null;
+    }
+  }
+
+  private async answer(sink: FrameSink, held: Subscription, project: ProjectSubscriptions, join: boolean): Promise<void> {
+    const { topic, topicString } = held;
+    try {
+      // Joined before the read, so that no envelope applied after the read can be missed.
+      if (join) await this.bus.join(topic.projectId);
+      const read = await this.store.readForSubscribe(topic, sink.userId);
+      if (sink.subscriptions.get(topicString) !== held) return; // unsubscribed or closed meanwhile
+      if (held.pending === null) return; // a concurrent re-subscribe already answered
+      const decision = decideSubscribe(topic, sink.userId, read);
+      if (!decision.ok) {
+        this.log.info({ conn: sink.id, user: sink.userId, project: topic.projectId, topic: topicString, code: decision.code }, 'subscription refused');
+        this.end(held, decision.code, decision.message);
+        return;
+      }
+      held.scope = decision.viewer.scope;
+      held.audience = decision.audience;
+      sink.send(Buffer.from(publishFrame(topicString, 'CREATE', decision.snapshot)));
+      const buffered = held.pending;
+      held.pending = null;
+      project.activate(held);
+      for (const env of buffered) {
+        if (env.seq > read.seq && sink.subscriptions.get(topicString) === held) this.deliver(env, [held], new FrameCache());
+      }
+    } catch (err) {
+      this.log.error({ err, conn: sink.id, topic: topicString }, 'subscribe failed');
+      if (sink.subscriptions.get(topicString) === held) this.end(held, 'internal', 'the subscription could not be answered; try again');
+    }
+  }
+
+  unsubscribe(sink: FrameSink, topicString: string): void {
+    const sub = sink.subscriptions.get(topicString);
+    if (sub) this.drop(sub);
+  }
+
+  /** Forgets every subscription of a connection that ended. */
+  disconnect(sink: FrameSink): void {
+    for (const sub of [...sink.subscriptions.values()]) this.drop(sub);
+  }
+
+  // ---- delivery ----------------------------------------------------------------------------------
+
+  private onEnvelope(env: Envelope): void {
+    const project = this.projects.get(env.projectId);
+    if (!project) return;
+    try {
+      for (const sub of project.pending) sub.pending!.push(env);
+      this.deliver(env, this.candidates(project, env.change), new FrameCache());
+    } catch (err) {
+      this.log.error({ err, project: env.projectId, seq: env.seq }, 'delivery failed');
+    }
+  }
+
+  /** The live subscriptions a change may concern, found through the indexes. */
+  private candidates(project: ProjectSubscriptions, change: Change): Iterable<Subscription> {
+    const out = new Set<Subscription>();
+    const addTopic = (t: string) => {
+      for (const s of project.exact.get(t) ?? []) out.add(s);
+    };
+    const addUser = (u: string | undefined) => {
+      if (u !== undefined) for (const s of project.byUser.get(u) ?? []) if (!s.pending) out.add(s);
+    };
+    switch (change.type) {
+      case 'request':
+      case 'request_removed': {
+        const prev = change.prev;
+        const next = change.type === 'request' ? change.next : null;
+        const any = (next ?? prev)!;
+        for (const s of project.requestsAll) out.add(s);
+        const users = new Set<string>();
+        if (prev) for (const u of audienceUserIds(prev)) users.add(u);
+        if (next) for (const u of audienceUserIds(next)) users.add(u);
+        for (const u of users) for (const s of project.requestsByUser.get(u) ?? []) out.add(s);
+        addTopic(topics.request(any.id_project, any.request_id));
+        addTopic(topics.messages(any.id_project, any.request_id));
+        break;
+      }
+      case 'message':
+        addTopic(topics.messages(change.message.id_project, change.message.recipient));
+        break;
+      case 'project_user':
+        for (const pu of [change.prev, change.next]) {
+          if (!pu) continue;
+          for (const t of projectUserTopics(pu)) addTopic(t);
+          addUser(memberUserId(pu));
+        }
+        break;
+      case 'project':
+        if (isDisabled(change)) {
+          for (const set of project.byUser.values()) for (const s of set) if (!s.pending) out.add(s);
+        } else {
+          for (const pu of change.busyChanged) for (const t of projectUserTopics(pu)) addTopic(t);
+        }
+        break;
+      case 'event': {
+        const pu = eventProjectUser(change.event);
+        addTopic(topics.events(change.event.id_project, pu));
+        addTopic(topics.namedEvents(change.event.id_project, pu, change.event.name));
+        break;
+      }
+      case 'bot':
+        addTopic(topics.bot(change.bot.id_project, change.bot._id));
+        break;
+    }
+    return out;
+  }
+
+  /** Applies one envelope to each given subscription; the subscriptions a change does not concern are left alone. */
+  private deliver(env: Envelope, subs: Iterable<Subscription>, frames: FrameCache): void {
+    const change = env.change;
+    for (const sub of subs) {
+      switch (change.type) {
+        case 'request':
+          this.onRequest(sub, change.prev, change.next, frames);
+          break;
+        case 'request_removed':
+          this.onRequestRemoved(sub, change.prev, frames);
+          break;
+        case 'message':
+          if (sub.topicString === topics.messages(change.message.id_project, change.message.recipient)) {
+            sub.sink.send(frames.get(sub.topicString, change.method, change.message));
+          }
+          break;
+        case 'project_user':
+          this.onProjectUser(sub, change, frames);
+          break;
+        case 'project':
+          if (isDisabled(change)) {
+            this.end(sub, 'forbidden', 'project is disabled');
+          } else {
+            for (const pu of change.busyChanged) this.sendProjectUser(sub, pu, frames);
+          }
+          break;
+        case 'event': {
+          const pu = eventProjectUser(change.event);
+          const p = change.event.id_project;
+          if (sub.topicString === topics.events(p, pu) || sub.topicString === topics.namedEvents(p, pu, change.event.name)) {
+            sub.sink.send(frames.get(sub.topicString, 'CREATE', change.event));
+          }
+          break;
+        }
+        case 'bot':
+          if (sub.topicString === topics.bot(change.bot.id_project, change.bot._id)) {
+            sub.sink.send(frames.get(sub.topicString, 'UPDATE', change.bot));
+          }
+          break;
+      }
+    }
+  }
+
+  /** protocol.md §4.2 for `/P/requests`, and the T2/T3 visibility rules. */
+  private onRequest(sub: Subscription, prev: RequestDoc | null, next: RequestDoc, frames: FrameCache): void {
+    const t = sub.topic;
+    if (t.kind === 'requests') {
+      const was = prev !== null && isListed(prev) && canSeeRequest(sub, prev);
+      const now = isListed(next) && canSeeRequest(sub, next);
+      if (now) {
+        const firstSeen = prev === null || !isListed(prev);
+        sub.sink.send(frames.get(sub.topicString, firstSeen ? 'CREATE' : 'UPDATE', next));
+      } else if (was) {
+        if (next.status === REQUEST_STATUS.CLOSED) {
+          sub.sink.send(frames.get(sub.topicString, 'UPDATE', next));
+        } else {
+          // Drafts and preflights never reach the list, not even as a last update.
+          if (next.draft !== true && next.preflight !== true) sub.sink.send(frames.get(sub.topicString, 'UPDATE', next));
+          sub.sink.send(frames.get(sub.topicString, 'DELETE', requestStub(next)));
+        }
+      }
+      return;
+    }
+    if ((t.kind === 'request' || t.kind === 'messages') && t.requestId === next.request_id) {
+      if (!canSeeRequest(sub, next)) {
+        this.end(sub, 'forbidden', 'this request is no longer visible to you');
+        return;
+      }
+      sub.audience = audienceOf(next);
+      if (t.kind === 'request') sub.sink.send(frames.get(sub.topicString, 'UPDATE', next));
+    }
+  }
+
+  private onRequestRemoved(sub: Subscription, prev: RequestDoc, frames: FrameCache): void {
+    const t = sub.topic;
+    if (t.kind === 'requests') {
+      if (isListed(prev) && canSeeRequest(sub, prev)) sub.sink.send(frames.get(sub.topicString, 'DELETE', requestStub(prev)));
+    } else if (t.kind === 'request' && t.requestId === prev.request_id) {
+      sub.sink.send(frames.get(sub.topicString, 'DELETE', requestStub(prev)));
+    } else if (t.kind === 'messages' && t.requestId === prev.request_id) {
+      this.end(sub, 'not_found', 'the request was deleted');
+    }
+  }
+
+  private onProjectUser(sub: Subscription, change: Extract<Change, { type: 'project_user' }>, frames: FrameCache): void {
+    const { prev, next } = change;
+    if (next) this.sendProjectUser(sub, next, frames);
+    else if (prev) this.sendProjectUserRemoved(sub, prev, frames);
+
+    // Membership effects for the user behind this project_user.
+    const prevUser = prev ? memberUserId(prev) : undefined;
+    const nextUser = next ? memberUserId(next) : undefined;
+    if (sub.userId !== prevUser && sub.userId !== nextUser) return;
+    const key = sub.userId === nextUser ? viewerKey(next) : null;
+    if (key === null) {
+      this.end(sub, 'forbidden', 'you are no longer an active member of this project');
+      return;
+    }
+    const scope = scopeOf(next!);
+    if (scope === sub.scope) return;
+    this.project(sub.projectId).rescope(sub, scope);
+    const t = sub.topic;
+    if (t.kind === 'requests') {
+      const view = change.view;
+      if (!view) return;
+      for (const stub of view.removed) sub.sink.send(frames.get(sub.topicString, 'DELETE', stub));
+      sub.sink.send(frames.get(sub.topicString, 'CREATE', view.snapshot));
+    } else if ((t.kind === 'request' || t.kind === 'messages') && sub.audience && !canSee(scope, sub.userId, sub.audience)) {
+      this.end(sub, 'forbidden', 'this request is no longer visible to you');
+    }
+  }
+
+  private sendProjectUser(sub: Subscription, pu: WireProjectUser, frames: FrameCache): void {
+    if (projectUserTopics(pu).includes(sub.topicString)) sub.sink.send(frames.get(sub.topicString, 'UPDATE', pu));
+  }
+
+  private sendProjectUserRemoved(sub: Subscription, pu: WireProjectUser, frames: FrameCache): void {
+    if (!projectUserTopics(pu).includes(sub.topicString)) return;
+    const stub = { _id: pu._id, id_project: pu.id_project, id_user: memberUserId(pu) ?? null, uuid_user: pu.uuid_user ?? null };
+    sub.sink.send(frames.get(sub.topicString, 'DELETE', stub));
+  }
+
+  // ---- bookkeeping -------------------------------------------------------------------------------
+
+  /** Ends a subscription with an error frame naming its topic. */
+  private end(sub: Subscription, code: FrameErrorCode, message: string): void {
+    if (sub.sink.subscriptions.get(sub.topicString) !== sub) return;
+    this.drop(sub);
+    sub.sink.send(Buffer.from(errorFrame(sub.topicString, code, message)));
+  }
+
+  private drop(sub: Subscription): void {
+    if (sub.sink.subscriptions.get(sub.topicString) === sub) sub.sink.subscriptions.delete(sub.topicString);
+    const project = this.projects.get(sub.projectId);
+    if (!project) return;
+    project.remove(sub);
+    this.bus.leave(sub.projectId);
+    if (project.size === 0) this.projects.delete(sub.projectId);
+  }
+
+  private project(projectId: string): ProjectSubscriptions {
+    let p = this.projects.get(projectId);
+    if (!p) {
+      p = new ProjectSubscriptions();
+      this.projects.set(projectId, p);
+    }
+    return p;
+  }
+}
+
+function projectUserTopics(pu: WireProjectUser): string[] {
+  const p = pu.id_project;
+  const out = [topics.projectUser(p, pu._id)];
+  const uid = memberUserId(pu);
+  if (uid !== undefined) out.push(topics.projectUserByUser(p, uid));
+  if (pu.uuid_user !== undefined && pu.uuid_user !== uid) out.push(topics.projectUserByUser(p, pu.uuid_user));
+  return out;
+}
+
+function eventProjectUser(event: { project_user: unknown }): string {
+  const pu = event.project_user;
+  return typeof pu === 'string' ? pu : (pu as { _id: string })._id;
+}
+
+function isDisabled(change: Extract<Change, { type: 'project' }>): boolean {
+  return change.next.status !== undefined && change.next.status !== 100;
+}

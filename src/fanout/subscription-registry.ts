@@ -1,0 +1,124 @@
+import { RequestAudience, Scope } from '../access/member-access';
+import { Envelope } from '../domain/changes';
+import { Topic } from '../protocol/topic-grammar';
+
+/** What delivery needs of a client connection; the gateway's socket wrapper implements it. */
+export interface FrameSink {
+  readonly id: string;
+  readonly userId: string;
+  /** Topic string → subscription held by this connection. */
+  readonly subscriptions: Map<string, Subscription>;
+  readonly closed: boolean;
+  send(frame: Buffer): void;
+}
+
+export class Subscription {
+  /** Request scope of the member (T1/T2/T3); kept current by membership changes. */
+  scope: Scope = 'participants';
+  /** T2/T3: who could see the request at the last change this subscription saw. */
+  audience: RequestAudience | null = null;
+  /** While a snapshot is being read: envelopes that arrived meanwhile, replayed after it. */
+  pending: Envelope[] | null = [];
+  /** The subscribe answering this subscription right now, if any. */
+  inflight: Promise<void> | null = null;
+
+  constructor(
+    readonly sink: FrameSink,
+    readonly topicString: string,
+    readonly topic: Topic,
+  ) {}
+
+  get projectId(): string {
+    return this.topic.projectId;
+  }
+
+  get userId(): string {
+    return this.sink.userId;
+  }
+}
+
+/**
+ * One project's subscriptions, indexed so that a change reaches its recipients without scanning the
+ * others: exact topic strings; `/P/requests` split into members who see everything and members who
+ * see requests they take part in (looked up by the request's participants and agents); and every
+ * subscription by user, for membership changes.
+ */
+export class ProjectSubscriptions {
+  readonly exact = new Map<string, Set<Subscription>>();
+  readonly requestsAll = new Set<Subscription>();
+  readonly requestsByUser = new Map<string, Set<Subscription>>();
+  readonly byUser = new Map<string, Set<Subscription>>();
+  readonly pending = new Set<Subscription>();
+  size = 0;
+
+  /** Registers a subscription that is still reading its snapshot: it buffers envelopes. */
+  addPending(sub: Subscription): void {
+    this.pending.add(sub);
+    add(this.byUser, sub.userId, sub);
+    this.size++;
+  }
+
+  /** Moves a subscription from pending to live delivery. */
+  activate(sub: Subscription): void {
+    this.pending.delete(sub);
+    this.index(sub);
+  }
+
+  /** Makes a live subscription buffer again (a re-subscribe re-reads its snapshot). */
+  suspend(sub: Subscription): void {
+    this.unindex(sub);
+    sub.pending = [];
+    this.pending.add(sub);
+  }
+
+  remove(sub: Subscription): void {
+    if (!this.pending.delete(sub)) this.unindex(sub);
+    removeFrom(this.byUser, sub.userId, sub);
+    this.size--;
+  }
+
+  /** Re-files a `/P/requests` subscription after its member's scope changed. */
+  rescope(sub: Subscription, scope: Scope): void {
+    if (sub.pending) {
+      sub.scope = scope;
+      return;
+    }
+    this.unindex(sub);
+    sub.scope = scope;
+    this.index(sub);
+  }
+
+  private index(sub: Subscription): void {
+    if (sub.topic.kind === 'requests') {
+      if (sub.scope === 'all') this.requestsAll.add(sub);
+      else add(this.requestsByUser, sub.userId, sub);
+    } else {
+      add(this.exact, sub.topicString, sub);
+    }
+  }
+
+  private unindex(sub: Subscription): void {
+    if (sub.topic.kind === 'requests') {
+      this.requestsAll.delete(sub);
+      removeFrom(this.requestsByUser, sub.userId, sub);
+    } else {
+      removeFrom(this.exact, sub.topicString, sub);
+    }
+  }
+}
+
+function add<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  let set = index.get(key);
+  if (!set) {
+    set = new Set();
+    index.set(key, set);
+  }
+  set.add(value);
+}
+
+function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  const set = index.get(key);
+  if (!set) return;
+  set.delete(value);
+  if (set.size === 0) index.delete(key);
+}

@@ -1,0 +1,120 @@
+import { Inject, OnModuleDestroy } from '@nestjs/common';
+import { OnGatewayConnection, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
+import type { Logger } from 'pino';
+import type { RawData, WebSocket } from 'ws';
+import { Principal } from '../auth/principal';
+import { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
+import { FanoutService } from '../fanout/fanout.service';
+import { LOGGER } from '../ops/logger';
+import { PING_FRAME, PONG_FRAME, errorFrame, meFrame, parseClientFrame } from '../protocol/frames';
+import { ClientConnection } from './client-connection';
+
+const PING = Buffer.from(PING_FRAME);
+const PONG = Buffer.from(PONG_FRAME);
+export const CLOSE_TOKEN_EXPIRED = 4001;
+
+/**
+ * The WebSocket gateway, thin on purpose: the adapter authenticated the handshake; here frames are
+ * parsed and handed to the fan-out service, and one sweep per interval does heartbeats and liveness for
+ * every connection (no timer per socket).
+ */
+@WebSocketGateway()
+export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnModuleDestroy {
+  private readonly connections = new Set<ClientConnection>();
+  /** Connections whose token has an `exp`: closed with 4001 once it passes (plus the allowed skew). */
+  private readonly expiring = new Set<ClientConnection>();
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private expiryTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly fanout: FanoutService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {}
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  afterInit(): void {
+    this.sweepTimer = setInterval(() => this.sweep(), this.config.ws.heartbeatIntervalMs);
+    this.sweepTimer.unref();
+    this.expiryTimer = setInterval(() => this.expireTokens(), 1000);
+    this.expiryTimer.unref();
+  }
+
+  handleConnection(ws: WebSocket, principal: Principal): void {
+    const conn = new ClientConnection(ws, principal);
+    this.connections.add(conn);
+    ws.on('message', (data: RawData, isBinary: boolean) => this.onFrame(conn, data as Buffer, isBinary));
+    ws.on('close', () => {
+      this.connections.delete(conn);
+      this.expiring.delete(conn);
+      this.fanout.disconnect(conn);
+    });
+    ws.on('error', (err) => this.log.debug({ err, conn: conn.id }, 'socket error'));
+    if (principal.expiresAt !== undefined) this.expiring.add(conn);
+  }
+
+  onModuleDestroy(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.expiryTimer) clearInterval(this.expiryTimer);
+    for (const conn of this.connections) conn.ws.terminate();
+  }
+
+  private onFrame(conn: ClientConnection, data: Buffer, isBinary: boolean): void {
+    conn.alive = true;
+    const parsed = parseClientFrame(data, isBinary);
+    if (!parsed.ok) {
+      conn.send(errorFrame(parsed.topic, parsed.code, parsed.message));
+      return;
+    }
+    const frame = parsed.frame;
+    switch (frame.action) {
+      case 'subscribe':
+        void this.fanout.subscribe(conn, frame.topic);
+        break;
+      case 'unsubscribe':
+        this.fanout.unsubscribe(conn, frame.topic);
+        break;
+      case 'heartbeat':
+        if (frame.text === 'ping') conn.send(PONG);
+        break;
+      case 'me':
+        conn.send(meFrame(conn.id, conn.userId));
+        break;
+      case 'publish':
+      case 'broadcast':
+        conn.send(errorFrame(frame.topic, 'forbidden', `clients may not ${frame.action}: topics carry only what the service publishes`));
+        break;
+    }
+  }
+
+  /** Terminates connections silent for a whole interval, pings the others. */
+  private sweep(): void {
+    for (const conn of this.connections) {
+      if (!conn.alive) {
+        conn.ws.terminate();
+        continue;
+      }
+      conn.alive = false;
+      conn.send(PING);
+    }
+  }
+
+  private expireTokens(): void {
+    const deadline = Date.now() - this.config.jwt.clockSkewS * 1000;
+    for (const conn of this.expiring) {
+      if (conn.principal.expiresAt! <= deadline) {
+        this.expiring.delete(conn);
+        this.closeExpired(conn);
+      }
+    }
+  }
+
+  private closeExpired(conn: ClientConnection): void {
+    this.log.info({ conn: conn.id, user: conn.userId }, 'token expired while connected');
+    conn.ws.close(CLOSE_TOKEN_EXPIRED, 'token expired');
+  }
+}

@@ -1,0 +1,63 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { Bus } from '../bus/bus';
+import { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
+import { ReadModel } from '../store/read-model';
+import { IngestValidationError, ValidatedEvent, validateEnvelope } from './event-validation';
+import { KeyedSerializer } from './keyed-serializer';
+
+export interface IngestResult {
+  /** Events that changed the read model and were published. */
+  accepted: number;
+  /** Events already applied (same event id, or identical document version). */
+  duplicates: number;
+  /** Events older than the stored document: nothing changed, nothing published. */
+  stale: number;
+}
+
+/**
+ * The one pipeline behind every transport: validate the whole batch, then apply and publish each event in
+ * order. Apply and publish run under a per-project lock, so envelopes leave in sequence order.
+ */
+@Injectable()
+export class IngestPipeline {
+  private readonly serializer = new KeyedSerializer();
+
+  constructor(
+    private readonly store: ReadModel,
+    private readonly bus: Bus,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** Validates a batch whole: throws IngestValidationError for the first bad event, before anything is applied. */
+  validate(batch: unknown[]): ValidatedEvent[] {
+    if (batch.length > this.config.ingest.maxBatch) {
+      throw new IngestValidationError(
+        'payload_too_large',
+        `batch of ${batch.length} events is over INGEST_MAX_BATCH (${this.config.ingest.maxBatch})`,
+        this.config.ingest.maxBatch,
+        null,
+      );
+    }
+    return batch.map((raw, i) => validateEnvelope(raw, i, { maxEventBytes: this.config.ingest.maxEventBytes }));
+  }
+
+  async ingest(events: ValidatedEvent[], acceptedAt = Date.now()): Promise<IngestResult> {
+    const result: IngestResult = { accepted: 0, duplicates: 0, stale: 0 };
+    for (const e of events) {
+      const outcome = await this.serializer.run(e.event.projectId, () => this.applyOne(e, acceptedAt));
+      if (outcome === 'applied') result.accepted++;
+      else if (outcome === 'stale') result.stale++;
+      else result.duplicates++;
+    }
+    return result;
+  }
+
+  private async applyOne(e: ValidatedEvent, acceptedAt: number): Promise<'applied' | 'stale' | 'duplicate'> {
+    if (e.id !== undefined && (await this.store.isDuplicateEventId(e.id))) return 'duplicate';
+    const r = await this.store.apply(e.event, acceptedAt);
+    if (r.outcome === 'applied') await this.bus.publish(r.envelope);
+    if (e.id !== undefined) await this.store.rememberEventId(e.id);
+    return r.outcome;
+  }
+}

@@ -1,0 +1,43 @@
+import { Envelope } from '../domain/changes';
+import { DomainEvent } from '../domain/domain-events';
+import { BotDoc, EventDoc, MessageDoc, ProjectDoc, ProjectUserDoc, RequestDoc } from '../domain/documents';
+import { Topic } from '../protocol/topic-grammar';
+
+export type ApplyOutcome = { outcome: 'applied'; envelope: Envelope } | { outcome: 'stale' | 'duplicate' };
+
+/** Everything a subscribe needs, read at one point of the project's event sequence. */
+export interface TopicRead {
+  /** The project's sequence number the read reflects: events up to it are in the snapshot. */
+  seq: number;
+  project: ProjectDoc | null;
+  /** The caller's project_user in the topic's project (any status or role), or null. */
+  member: ProjectUserDoc | null;
+  /** T2/T3: the request named by the topic. */
+  request?: RequestDoc | null;
+  /** T4/T5: the project_user named by the topic. */
+  target?: ProjectUserDoc | null;
+  /** T1: open requests the caller may see; T3: messages; T6: events; T7: bot. */
+  requests?: RequestDoc[];
+  messages?: MessageDoc[];
+  events?: EventDoc[];
+  bot?: BotDoc | null;
+}
+
+export interface HistoryLimits {
+  requests: number;
+  messages: number;
+  events: number;
+}
+
+/**
+ * The read model port: the state the topics show, built only from ingested events. Every apply is
+ * atomic with its staleness and duplicate checks and yields the envelope to publish; every read for a
+ * subscribe is consistent with one sequence number.
+ */
+export abstract class ReadModel {
+  abstract apply(event: DomainEvent, acceptedAt: number): Promise<ApplyOutcome>;
+  abstract readForSubscribe(topic: Topic, userId: string): Promise<TopicRead>;
+  /** True when an event id was applied within the dedupe window. */
+  abstract isDuplicateEventId(id: string): Promise<boolean>;
+  abstract rememberEventId(id: string): Promise<void>;
+}
