@@ -2,6 +2,7 @@ import { INestApplication, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
 import { json } from 'express';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module';
@@ -50,7 +51,8 @@ export async function createApp(config: AppConfig): Promise<RunningApp> {
   app.useGlobalFilters(new ApiExceptionFilter(log));
   app.enableShutdownHooks();
   await app.listen(config.port, '0.0.0.0');
-  const port = (app.getHttpServer().address() as AddressInfo).port;
+  const server = app.getHttpServer() as Server;
+  const port = (server.address() as AddressInfo).port;
   log.info({ port, wsPath: config.wsPath }, 'listening');
   return {
     app,

@@ -5,8 +5,7 @@ import { Topic } from '../protocol/topic-grammar';
 import { TopicRead } from '../store/read-model';
 
 export type SubscribeDecision =
-  | { ok: true; viewer: Viewer; snapshot: unknown; audience: RequestAudience | null }
-  | { ok: false; code: FrameErrorCode; message: string };
+  { ok: true; viewer: Viewer; snapshot: unknown; audience: RequestAudience | null } | { ok: false; code: FrameErrorCode; message: string };
 
 /** protocol.md §3: may this user hold this topic, and what is its snapshot? Pure over one consistent read. */
 export function decideSubscribe(topic: Topic, userId: string, read: TopicRead): SubscribeDecision {

@@ -10,7 +10,13 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
     .string()
     .regex(/^-?\d+$/, { message: 'must be a whole number' })
     .transform(Number)
-    .pipe(z.number().int().min(min, { message: `must be at least ${min}` }).max(max, { message: `must be at most ${max}` }));
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(min, { message: `must be at least ${min}` })
+        .max(max, { message: `must be at most ${max}` }),
+    );
 
 const optionalText = z
   .string()
@@ -84,7 +90,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const name = issue.path.join('.');
-      problems.push(`${name}: ${issue.message}${name.includes('SECRET') || name.includes('TOKEN') ? '' : ` (got ${JSON.stringify(env[name])})`}`);
+      problems.push(
+        `${name}: ${issue.message}${name.includes('SECRET') || name.includes('TOKEN') ? '' : ` (got ${JSON.stringify(env[name])})`}`,
+      );
     }
     throw new ConfigError(problems);
   }
@@ -94,7 +102,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push('GLOBAL_SECRET or GLOBAL_SECRET_OR_PUB_KEY: one of them is required (the key that verifies client JWTs)');
   }
   if (publicKey && !publicKey.includes('-----BEGIN')) {
-    problems.push('GLOBAL_SECRET_OR_PUB_KEY: must be a PEM public key (-----BEGIN PUBLIC KEY----- ...); use GLOBAL_SECRET for a shared secret');
+    problems.push(
+      'GLOBAL_SECRET_OR_PUB_KEY: must be a PEM public key (-----BEGIN PUBLIC KEY----- ...); use GLOBAL_SECRET for a shared secret',
+    );
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return {

@@ -1,12 +1,4 @@
-import {
-  BotDoc,
-  EventDoc,
-  MessageDoc,
-  ProjectDoc,
-  RequestDoc,
-  RequestStub,
-  WireProjectUser,
-} from './documents';
+import { BotDoc, EventDoc, MessageDoc, ProjectDoc, RequestDoc, RequestStub, WireProjectUser } from './documents';
 
 /**
  * What one applied event changed, as the bus carries it to every replica. It holds everything the

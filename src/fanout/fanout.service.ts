@@ -93,7 +93,10 @@ export class FanoutService {
       if (held.pending === null) return; // a concurrent re-subscribe already answered
       const decision = decideSubscribe(topic, sink.userId, read);
       if (!decision.ok) {
-        this.log.info({ conn: sink.id, user: sink.userId, project: topic.projectId, topic: topicString, code: decision.code }, 'subscription refused');
+        this.log.info(
+          { conn: sink.id, user: sink.userId, project: topic.projectId, topic: topicString, code: decision.code },
+          'subscription refused',
+        );
         this.end(held, decision.code, decision.message);
         return;
       }

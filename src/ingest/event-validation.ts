@@ -49,7 +49,9 @@ export const TYPE_ALIASES: Readonly<Record<string, (typeof EVENT_TYPES)[number]>
 };
 
 const id = z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' });
-const date = z.string({ error: 'must be an ISO date string' }).refine((v) => !Number.isNaN(Date.parse(v)), { error: 'must be an ISO date string' });
+const date = z
+  .string({ error: 'must be an ISO date string' })
+  .refine((v) => !Number.isNaN(Date.parse(v)), { error: 'must be an ISO date string' });
 const version = { updatedAt: date.optional(), __v: z.number().optional() };
 const ref = z.union([id, z.looseObject({ _id: id })], { error: 'must be an id or an object with _id' });
 const strings = z.array(z.string(), { error: 'must be an array of strings' });
@@ -154,45 +156,50 @@ export function validateEnvelope(raw: unknown, index: number, limits: Validation
 }
 
 function toDomainEvent(type: (typeof EVENT_TYPES)[number], data: Record<string, unknown>, index: number): DomainEvent {
-  const parse = <T>(schema: z.ZodType<T>, value: unknown): T => {
+  const parse = <T>(schema: z.ZodType, value: unknown): T => {
     const r = schema.safeParse(value);
     if (!r.success) throw fromZod(r.error, index, 'data.', type);
-    return r.data;
+    return r.data as T;
   };
   switch (type) {
     case 'project.update': {
-      const d = parse(projectSchema, data) as ProjectDoc;
+      const d = parse<ProjectDoc>(projectSchema, data);
       return { type, projectId: d._id, data: d };
     }
     case 'project_user.create':
     case 'project_user.update': {
-      const d = parse(projectUserSchema, unwrapProjectUser(data)) as ProjectUserDoc;
+      const d = parse<ProjectUserDoc>(projectUserSchema, unwrapProjectUser(data));
       return { type: 'project_user.upsert', projectId: d.id_project, data: d };
     }
     case 'project_user.delete': {
-      const d = parse(projectUserDeleteSchema, data);
+      const d = parse<{ _id: string; id_project: string }>(projectUserDeleteSchema, data);
       return { type, projectId: d.id_project, projectUserId: d._id };
     }
     case 'request.create':
     case 'request.update': {
-      const d = parse(requestSchema, data);
+      const d = parse<Record<string, unknown> & { id_project: string }>(requestSchema, data);
       return { type: 'request.upsert', projectId: d.id_project, data: toWireRequest(d) };
     }
     case 'request.delete': {
-      const d = parse(requestDeleteSchema, data);
-      return { type, projectId: d.id_project, ...(d.request_id !== undefined ? { requestId: d.request_id } : {}), ...(d._id !== undefined ? { oid: d._id } : {}) };
+      const d = parse<{ _id?: string; request_id?: string; id_project: string }>(requestDeleteSchema, data);
+      return {
+        type,
+        projectId: d.id_project,
+        ...(d.request_id !== undefined ? { requestId: d.request_id } : {}),
+        ...(d._id !== undefined ? { oid: d._id } : {}),
+      };
     }
     case 'message.create':
     case 'message.update': {
-      const d = parse(messageSchema, data) as MessageDoc;
+      const d = parse<MessageDoc>(messageSchema, data);
       return { type: 'message.upsert', projectId: d.id_project, data: d };
     }
     case 'event.emit': {
-      const d = parse(eventSchema, data) as EventDoc;
+      const d = parse<EventDoc>(eventSchema, data);
       return { type, projectId: d.id_project, data: d };
     }
     case 'faqbot.update': {
-      const d = parse(botSchema, withoutSecret(data)) as BotDoc;
+      const d = parse<BotDoc>(botSchema, withoutSecret(data));
       return { type: 'bot.upsert', projectId: d.id_project, data: d };
     }
   }
@@ -203,5 +210,10 @@ function fromZod(error: z.ZodError, index: number, prefix: string, type?: string
   const field = prefix + issue.path.map(String).join('.');
   const missing = issue.code === 'invalid_type' && issue.input === undefined;
   const what = missing ? 'required' : issue.message;
-  return new IngestValidationError('bad_request', `event ${index}${type ? ` (${type})` : ''}: ${field || 'envelope'}: ${what}`, index, field || null);
+  return new IngestValidationError(
+    'bad_request',
+    `event ${index}${type ? ` (${type})` : ''}: ${field || 'envelope'}: ${what}`,
+    index,
+    field || null,
+  );
 }

@@ -23,9 +23,7 @@ export type ClientFrame =
   | { action: 'me' }
   | { action: 'publish' | 'broadcast'; topic: string | null };
 
-export type ParsedFrame =
-  | { ok: true; frame: ClientFrame }
-  | { ok: false; code: FrameErrorCode; message: string; topic: string | null };
+export type ParsedFrame = { ok: true; frame: ClientFrame } | { ok: false; code: FrameErrorCode; message: string; topic: string | null };
 
 function bad(message: string, topic: string | null = null): ParsedFrame {
   return { ok: false, code: 'bad_request', message, topic };

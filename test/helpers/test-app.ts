@@ -1,0 +1,63 @@
+import { createApp, RunningApp } from '../../src/bootstrap';
+import { loadConfig } from '../../src/config/app-config';
+import { TEST_SECRET, userToken } from './tokens';
+import { TestClient } from './ws-client';
+
+export const INGEST_TOKEN = 'test-ingest-token';
+
+export interface TestApp extends RunningApp {
+  /** POSTs one envelope or a batch to /v1/events; returns status and parsed body. */
+  ingest(body: unknown, token?: string): Promise<{ status: number; body: any }>;
+  /** Ingests and fails the test unless the server answered 202. */
+  ingestOk(body: unknown): Promise<any>;
+  /** Connects a client as this user (a token signed with the test secret). */
+  connect(userId: string, claims?: Record<string, unknown>): Promise<TestClient>;
+  clients: TestClient[];
+}
+
+/** Boots the real service on port 0 with the memory engine and test settings; env overrides win. */
+export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const config = loadConfig({
+    PORT: '0',
+    GLOBAL_SECRET: TEST_SECRET,
+    INGEST_TOKEN,
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+  const running = await createApp(config);
+  const clients: TestClient[] = [];
+  const ingest = async (body: unknown, token = INGEST_TOKEN) => {
+    const res = await fetch(`${running.httpUrl}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: res.status, body: parsed as any };
+  };
+  return {
+    ...running,
+    clients,
+    ingest,
+    async ingestOk(body: unknown) {
+      const r = await ingest(body);
+      if (r.status !== 202) throw new Error(`ingest answered ${r.status}: ${JSON.stringify(r.body)}`);
+      return r.body;
+    },
+    async connect(userId: string, claims: Record<string, unknown> = {}) {
+      const c = await TestClient.connect(`${running.wsUrl}?token=${encodeURIComponent(`JWT ${userToken(userId, claims)}`)}`);
+      clients.push(c);
+      return c;
+    },
+    async close() {
+      for (const c of clients) c.close();
+      await running.close();
+    },
+  };
+}
