@@ -2,7 +2,8 @@
  * Tiledesk-shaped documents for tests (see shared/reference/tiledesk-realtime-notes.md §4). Each factory
  * takes overrides; timestamps come from a counter so that later documents are newer.
  */
-let clock = Date.parse('2026-11-25T10:00:00.000Z');
+// Starts a little in the past so that TTL-bound documents (events) are fresh; each call is 1 s later.
+let clock = Date.now() - 10 * 60_000;
 let counter = 0;
 
 export function nextTime(): string {
