@@ -1,0 +1,96 @@
+import pino from 'pino';
+import { MemoryBus } from '../bus/memory/memory-bus';
+import { validateEnvelope } from '../ingest/event-validation';
+import { MemoryReadModel } from '../store/memory/memory-read-model';
+import { TopicRead } from '../store/read-model';
+import { Topic } from '../protocol/topic-grammar';
+import * as f from '../../test/helpers/factories';
+import { FanoutService } from './fanout.service';
+import { FrameSink, Subscription } from './subscription-registry';
+
+/** A read model whose subscribe reads wait on gates placed before and after the actual read. */
+class GatedReadModel extends MemoryReadModel {
+  before: Promise<void> = Promise.resolve();
+  after: Promise<void> = Promise.resolve();
+  override async readForSubscribe(topic: Topic, userId: string): Promise<TopicRead> {
+    await this.before;
+    const read = await super.readForSubscribe(topic, userId);
+    await this.after;
+    return read;
+  }
+}
+
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+class Sink implements FrameSink {
+  readonly id = 'c1';
+  readonly subscriptions = new Map<string, Subscription>();
+  readonly closed = false;
+  readonly frames: any[] = [];
+  constructor(readonly userId: string) {}
+  send(frame: Buffer): void {
+    this.frames.push(JSON.parse(frame.toString()));
+  }
+}
+
+describe('FanoutService subscribe without a gap', () => {
+  const store = new GatedReadModel({
+    history: { requests: 100, messages: 300, events: 20 },
+    closedRequestTtlS: 60,
+    eventsTtlS: 3600,
+    dedupeTtlS: 60,
+  });
+  const bus = new MemoryBus();
+  const fanout = new FanoutService(store, bus, pino({ level: 'silent' }));
+  const ingest = async (raw: unknown) => {
+    const v = validateEnvelope(raw, 0, { maxEventBytes: 1 << 20 });
+    const r = await store.apply(v.event, Date.now());
+    if (r.outcome === 'applied') await bus.publish(r.envelope);
+  };
+
+  it('drops what the snapshot already holds and replays, after the snapshot, what was applied after the read', async () => {
+    await ingest({ type: 'project_user.create', data: f.projectUser('gp', 'u1', 'owner') });
+    await ingest({ type: 'request.create', data: f.request('gp', 'r', { status: 100, n: 0 }) });
+    const before = gate();
+    const after = gate();
+    store.before = before.promise;
+    store.after = after.promise;
+    const sink = new Sink('u1');
+    const answered = fanout.subscribe(sink, '/gp/requests/r');
+    await ingest({ type: 'request.update', data: f.request('gp', 'r', { status: 200, n: 1 }) }); // before the read: in the snapshot
+    before.open();
+    await new Promise((resolve) => setImmediate(resolve));
+    await ingest({ type: 'request.update', data: f.request('gp', 'r', { status: 200, n: 2 }) }); // after the read: replayed
+    expect(sink.frames).toEqual([]); // nothing before the snapshot
+    after.open();
+    await answered;
+    expect(sink.frames.map((fr) => [fr.payload.method, fr.payload.message.n])).toEqual([
+      ['CREATE', 1],
+      ['UPDATE', 2],
+    ]);
+    await ingest({ type: 'request.update', data: f.request('gp', 'r', { status: 200, n: 3 }) });
+    expect(sink.frames.map((fr) => fr.payload.message.n)).toEqual([1, 2, 3]);
+  });
+
+  it('a membership revoked while the snapshot is read ends the subscription right after it', async () => {
+    const after = gate();
+    store.before = Promise.resolve();
+    store.after = after.promise;
+    const sink = new Sink('u1');
+    const answered = fanout.subscribe(sink, '/gp/requests');
+    await new Promise((resolve) => setImmediate(resolve));
+    await ingest({ type: 'project_user.update', data: f.projectUser('gp', 'u1', 'owner', { status: 'disabled' }) });
+    after.open();
+    await answered;
+    expect(sink.frames.map((fr) => fr.action + ':' + (fr.payload.method ?? fr.payload.code))).toEqual([
+      'publish:CREATE',
+      'error:forbidden',
+    ]);
+    expect(sink.subscriptions.size).toBe(0);
+    expect(fanout.subscriptionCount).toBe(0);
+  });
+});
