@@ -47,7 +47,15 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
   handleConnection(ws: WebSocket, principal: Principal): void {
     const conn = new ClientConnection(ws, principal);
     this.connections.add(conn);
-    ws.on('message', (data: RawData, isBinary: boolean) => this.onFrame(conn, data as Buffer, isBinary));
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      try {
+        this.onFrame(conn, data as Buffer, isBinary);
+      } catch (err) {
+        // A bug in frame handling must cost one error frame, never the process.
+        this.log.error({ err, conn: conn.id, user: conn.userId }, 'frame handling failed');
+        conn.send(errorFrame(null, 'internal', 'internal error'));
+      }
+    });
     ws.on('close', () => {
       this.connections.delete(conn);
       this.expiring.delete(conn);
