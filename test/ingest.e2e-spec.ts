@@ -47,7 +47,7 @@ describe('POST /v1/events', () => {
     });
     expect(res.status).toBe(401);
     expect(res.headers.get('content-type')).toContain('application/json');
-    expect((await res.json()).error.code).toBe('unauthorized');
+    expect(((await res.json()) as any).error.code).toBe('unauthorized');
     expect(await openRequests()).toEqual([]);
   });
 
@@ -191,7 +191,7 @@ describe('POST /v1/events', () => {
   it('answers 404 with a JSON body for an unknown route and /healthz with 200', async () => {
     const nf = await fetch(`${app.httpUrl}/v1/nothing`);
     expect(nf.status).toBe(404);
-    expect((await nf.json()).error.code).toBe('not_found');
+    expect(((await nf.json()) as any).error.code).toBe('not_found');
     const h = await fetch(`${app.httpUrl}/healthz`);
     expect(h.status).toBe(200);
   });

@@ -46,6 +46,7 @@ export function extractToken(url: string | undefined, authorization: string | un
   if (url === undefined || q < 0) return undefined;
   const raw = new URLSearchParams(url.slice(q + 1)).get('token');
   if (raw === null) return undefined;
-  const token = raw.trim().replace(/^JWT\s+/i, '');
+  // Strip the prefix before trimming, so that a lone `JWT ` reads as no token rather than the token "JWT".
+  const token = raw.replace(/^\s*JWT\s+/i, '').trim();
   return token === '' ? undefined : token;
 }

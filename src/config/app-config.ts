@@ -94,11 +94,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         `${name}: ${issue.message}${name.includes('SECRET') || name.includes('TOKEN') ? '' : ` (got ${JSON.stringify(env[name])})`}`,
       );
     }
-    throw new ConfigError(problems);
   }
-  const e = parsed.data;
-  const publicKey = e.GLOBAL_SECRET_OR_PUB_KEY?.replace(/\\n/g, '\n');
-  if (!publicKey && !e.GLOBAL_SECRET) {
+  // The key checks read the raw values, so that they are reported together with any other bad value.
+  const publicKey = present(env.GLOBAL_SECRET_OR_PUB_KEY)?.replace(/\\n/g, '\n');
+  if (!publicKey && !present(env.GLOBAL_SECRET)) {
     problems.push('GLOBAL_SECRET or GLOBAL_SECRET_OR_PUB_KEY: one of them is required (the key that verifies client JWTs)');
   }
   if (publicKey && !publicKey.includes('-----BEGIN')) {
@@ -106,7 +105,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'GLOBAL_SECRET_OR_PUB_KEY: must be a PEM public key (-----BEGIN PUBLIC KEY----- ...); use GLOBAL_SECRET for a shared secret',
     );
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  const e = parsed.data;
   return {
     port: e.PORT,
     wsPath: e.WS_SERVER_PATH,
@@ -133,6 +133,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ws: { heartbeatIntervalMs: e.WS_HEARTBEAT_INTERVAL_MS, maxPayloadBytes: e.WS_MAX_PAYLOAD_BYTES },
     logLevel: e.LOG_LEVEL,
   };
+}
+
+function present(v: string | undefined): string | undefined {
+  return v === undefined || v.trim() === '' ? undefined : v;
 }
 
 /** An empty variable means "unset", as in most deployment tools. */

@@ -136,7 +136,8 @@ export interface ValidationLimits {
 
 /** Validates one envelope; throws IngestValidationError naming `index` and the field. */
 export function validateEnvelope(raw: unknown, index: number, limits: ValidationLimits): ValidatedEvent {
-  const env = envelopeSchema.safeParse(raw);
+  // reportInput: without it zod 4 leaves `issue.input` unset and every wrong type would read "required".
+  const env = envelopeSchema.safeParse(raw, { reportInput: true });
   if (!env.success) throw fromZod(env.error, index, '');
   const type = TYPE_ALIASES[env.data.type] ?? env.data.type;
   if (!(EVENT_TYPES as readonly string[]).includes(type)) {
@@ -156,9 +157,9 @@ export function validateEnvelope(raw: unknown, index: number, limits: Validation
 }
 
 function toDomainEvent(type: (typeof EVENT_TYPES)[number], data: Record<string, unknown>, index: number): DomainEvent {
-  const parse = <T>(schema: z.ZodType, value: unknown): T => {
-    const r = schema.safeParse(value);
-    if (!r.success) throw fromZod(r.error, index, 'data.', type);
+  const parse = <T>(schema: z.ZodType, value: unknown, prefix = 'data.'): T => {
+    const r = schema.safeParse(value, { reportInput: true });
+    if (!r.success) throw fromZod(r.error, index, prefix, type);
     return r.data as T;
   };
   switch (type) {
@@ -168,7 +169,8 @@ function toDomainEvent(type: (typeof EVENT_TYPES)[number], data: Record<string, 
     }
     case 'project_user.create':
     case 'project_user.update': {
-      const d = parse<ProjectUserDoc>(projectUserSchema, unwrapProjectUser(data));
+      const pu = unwrapProjectUser(data);
+      const d = parse<ProjectUserDoc>(projectUserSchema, pu, pu === data ? 'data.' : 'data.updatedProject_userPopulated.');
       return { type: 'project_user.upsert', projectId: d.id_project, data: d };
     }
     case 'project_user.delete': {
@@ -208,7 +210,7 @@ function toDomainEvent(type: (typeof EVENT_TYPES)[number], data: Record<string, 
 function fromZod(error: z.ZodError, index: number, prefix: string, type?: string): IngestValidationError {
   const issue = error.issues[0]!;
   const field = prefix + issue.path.map(String).join('.');
-  const missing = issue.code === 'invalid_type' && issue.input === undefined;
+  const missing = (issue.code === 'invalid_type' || issue.code === 'invalid_union') && issue.input === undefined;
   const what = missing ? 'required' : issue.message;
   return new IngestValidationError(
     'bad_request',

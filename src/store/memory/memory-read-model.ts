@@ -164,7 +164,11 @@ export class MemoryReadModel extends ReadModel {
     const prev = state.requests.get(doc.request_id) ?? (prevRid !== undefined ? state.requests.get(prevRid) : undefined) ?? null;
     const fresh = freshness(prev, doc);
     if (fresh !== 'newer') return fresh;
-    if (prev) this.unindexRequest(state, prev);
+    if (prev) {
+      this.unindexRequest(state, prev);
+      // The same request renamed: its old entry and messages must not linger.
+      if (prev.request_id !== doc.request_id) this.removeRequest(state, prev);
+    }
     state.requests.set(doc.request_id, doc);
     state.requestIdByOid.set(doc._id, doc.request_id);
     this.indexRequest(state, doc);
@@ -179,7 +183,11 @@ export class MemoryReadModel extends ReadModel {
   private deleteRequest(state: ProjectState, requestId: string | undefined, oid: string | undefined): Change | null {
     const rid = requestId ?? (oid !== undefined ? state.requestIdByOid.get(oid) : undefined);
     const prev = rid !== undefined ? state.requests.get(rid) : undefined;
-    if (!prev) return null;
+    if (!prev) {
+      // Messages can arrive before their request: a delete removes them all the same.
+      if (rid !== undefined) state.messages.delete(rid);
+      return null;
+    }
     this.removeRequest(state, prev);
     return { type: 'request_removed', prev };
   }

@@ -1,0 +1,158 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { ConfigError, loadConfig } from './app-config';
+
+const base = { GLOBAL_SECRET: 'a-shared-secret' };
+
+function configError(env: Record<string, string | undefined>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig defaults (operations.md §2, ingest.md)', () => {
+  it('fills every default from a minimal environment', () => {
+    const c = loadConfig(base);
+    expect(c.port).toBe(3000);
+    expect(c.wsPath).toBe('/');
+    expect(c.jwt).toEqual({ secret: 'a-shared-secret', publicKey: undefined, audience: undefined, issuer: undefined, clockSkewS: 30 });
+    expect(c.history).toEqual({ requests: 100, messages: 300, events: 20 });
+    expect(c.ws).toEqual({ heartbeatIntervalMs: 30_000, maxPayloadBytes: 65_536 });
+    expect(c.ingest).toEqual({
+      token: undefined,
+      maxBatch: 500,
+      maxEventBytes: 262_144,
+      maxBodyBytes: expect.any(Number),
+      dedupeTtlS: 3600,
+    });
+    expect(c.retention).toEqual({ closedRequestTtlS: 86_400, eventsTtlS: 3600 });
+    expect(c.logLevel).toBe('info');
+  });
+
+  it('reads every value it is given', () => {
+    const c = loadConfig({
+      ...base,
+      PORT: '8080',
+      WS_SERVER_PATH: '/v2/',
+      JWT_AUDIENCE: 'https://tiledesk.com',
+      JWT_ISSUER: 'https://tiledesk.com',
+      JWT_CLOCK_SKEW_S: '5',
+      INGEST_TOKEN: 'ingest-token',
+      INGEST_MAX_BATCH: '50',
+      INGEST_MAX_EVENT_BYTES: '1024',
+      INGEST_DEDUPE_TTL_S: '60',
+      CLOSED_REQUEST_TTL_S: '600',
+      EVENTS_TTL_S: '120',
+      WS_HISTORY_REQUESTS_LIMIT: '10',
+      WS_HISTORY_MESSAGES_LIMIT: '30',
+      WS_HISTORY_EVENTS_LIMIT: '2',
+      WS_HEARTBEAT_INTERVAL_MS: '1000',
+      WS_MAX_PAYLOAD_BYTES: '4096',
+      LOG_LEVEL: 'debug',
+    });
+    expect(c).toMatchObject({
+      port: 8080,
+      wsPath: '/v2/',
+      jwt: { audience: 'https://tiledesk.com', issuer: 'https://tiledesk.com', clockSkewS: 5 },
+      ingest: { token: 'ingest-token', maxBatch: 50, maxEventBytes: 1024, dedupeTtlS: 60 },
+      retention: { closedRequestTtlS: 600, eventsTtlS: 120 },
+      history: { requests: 10, messages: 30, events: 2 },
+      ws: { heartbeatIntervalMs: 1000, maxPayloadBytes: 4096 },
+      logLevel: 'debug',
+    });
+  });
+
+  it('treats an empty variable as unset', () => {
+    const c = loadConfig({ ...base, PORT: '', JWT_AUDIENCE: '', INGEST_TOKEN: '' });
+    expect(c.port).toBe(3000);
+    expect(c.jwt.audience).toBeUndefined();
+    expect(c.ingest.token).toBeUndefined();
+  });
+
+  it('ignores variables it does not know', () => {
+    expect(() => loadConfig({ ...base, HOME: '/root', SOMETHING_ELSE: 'x' })).not.toThrow();
+  });
+});
+
+describe('loadConfig: the JWT key', () => {
+  it('refuses an environment without GLOBAL_SECRET nor GLOBAL_SECRET_OR_PUB_KEY', () => {
+    const err = configError({});
+    expect(err.problems).toHaveLength(1);
+    expect(err.problems[0]).toMatch(/GLOBAL_SECRET/);
+    expect(configError({ GLOBAL_SECRET: '   ' }).problems[0]).toMatch(/GLOBAL_SECRET/);
+  });
+
+  it('turns literal \\n sequences of GLOBAL_SECRET_OR_PUB_KEY into newlines', () => {
+    const pem = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const oneLine = pem.trim().split('\n').join('\\n');
+    expect(oneLine).not.toContain('\n');
+    const c = loadConfig({ GLOBAL_SECRET_OR_PUB_KEY: oneLine });
+    expect(c.jwt.publicKey).toBe(pem.trim());
+    expect(c.jwt.publicKey).toContain('-----BEGIN PUBLIC KEY-----\n');
+  });
+
+  it('a public key takes precedence over a shared secret', () => {
+    const c = loadConfig({ GLOBAL_SECRET: 's', GLOBAL_SECRET_OR_PUB_KEY: '-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----' });
+    expect(c.jwt.secret).toBeUndefined();
+    expect(c.jwt.publicKey).toMatch(/^-----BEGIN PUBLIC KEY-----\n/);
+  });
+
+  it('refuses a GLOBAL_SECRET_OR_PUB_KEY that is not PEM, without echoing it', () => {
+    const err = configError({ GLOBAL_SECRET_OR_PUB_KEY: 'my-super-secret-value' });
+    expect(err.problems.join('\n')).toMatch(/GLOBAL_SECRET_OR_PUB_KEY/);
+    expect(err.message).not.toContain('my-super-secret-value');
+  });
+});
+
+describe('loadConfig: bad values', () => {
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['PORT', '3000.5'],
+    ['WS_SERVER_PATH', 'ws'],
+    ['JWT_CLOCK_SKEW_S', '-5'],
+    ['INGEST_MAX_BATCH', '0'],
+    ['WS_HISTORY_REQUESTS_LIMIT', '0'],
+    ['WS_HEARTBEAT_INTERVAL_MS', 'soon'],
+    ['LOG_LEVEL', 'verbose'],
+  ])('%s=%j is refused, naming the key and the value', (key, value) => {
+    const err = configError({ ...base, [key]: value });
+    expect(err.problems).toHaveLength(1);
+    expect(err.problems[0]).toContain(key);
+    expect(err.problems[0]).toContain(JSON.stringify(value));
+    expect(err.message).toContain(key);
+  });
+
+  it('reports every bad key together in one ConfigError', () => {
+    const err = configError({ ...base, PORT: 'x', WS_HISTORY_MESSAGES_LIMIT: '-3', LOG_LEVEL: 'loud', EVENTS_TTL_S: '0' });
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.name).toBe('ConfigError');
+    const keys = ['PORT', 'WS_HISTORY_MESSAGES_LIMIT', 'LOG_LEVEL', 'EVENTS_TTL_S'];
+    expect(err.problems).toHaveLength(keys.length);
+    for (const k of keys) expect(err.problems.some((p) => p.startsWith(`${k}:`))).toBe(true);
+    for (const k of keys) expect(err.message).toContain(k);
+  });
+
+  it('reports a missing key together with the other bad values', () => {
+    const err = configError({ PORT: 'x', LOG_LEVEL: 'loud' });
+    expect(err.problems).toHaveLength(3);
+    expect(err.problems.some((p) => p.startsWith('PORT:'))).toBe(true);
+    expect(err.problems.some((p) => p.startsWith('LOG_LEVEL:'))).toBe(true);
+    expect(err.problems.some((p) => p.startsWith('GLOBAL_SECRET'))).toBe(true);
+  });
+
+  it('never echoes a secret or a token in its messages', () => {
+    const err = configError({
+      GLOBAL_SECRET_OR_PUB_KEY: 'not-a-pem-but-secret-1',
+      INGEST_TOKEN: 'ingest-token-secret-2',
+      PORT: 'bad',
+    });
+    expect(err.message).not.toContain('not-a-pem-but-secret-1');
+    expect(err.message).not.toContain('ingest-token-secret-2');
+    expect(err.message).toContain('PORT');
+  });
+});
