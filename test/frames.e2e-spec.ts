@@ -151,3 +151,12 @@ describe('server heartbeat', () => {
     }
   });
 });
+
+describe('shutdown', () => {
+  it('closes open connections with 1001 going away', async () => {
+    const app = await startTestApp();
+    const c = await TestClient.connect(`${app.wsUrl}?token=${userToken('u1')}`);
+    await app.close();
+    expect((await c.waitClosed()).code).toBe(1001);
+  });
+});

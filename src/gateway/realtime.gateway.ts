@@ -68,7 +68,8 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
   onModuleDestroy(): void {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.expiryTimer) clearInterval(this.expiryTimer);
-    for (const conn of this.connections) conn.ws.terminate();
+    // 1001 going away: clients reconnect (to another replica, when there is one).
+    for (const conn of this.connections) conn.ws.close(1001, 'server shutting down');
   }
 
   private onFrame(conn: ClientConnection, data: Buffer, isBinary: boolean): void {
