@@ -398,6 +398,7 @@ describe('membership changes take effect at once', () => {
   });
 
   it('an owner demoted to agent gets DELETE for what it no longer sees and a fresh list snapshot', async () => {
+    await app.ingestOk({ type: 'request.create', data: f.request(P, 'm3', { status: 100 }) });
     const c = await app.connect('admin');
     await c.subscribe(`/${P}/requests`);
     await c.subscribe(`/${P}/requests/m2`);
@@ -405,9 +406,12 @@ describe('membership changes take effect at once', () => {
     await app.ingestOk({ type: 'project_user.update', data: f.projectUser(P, 'admin', 'agent') });
     await c.sync();
     const list = c.topicFrames(`/${P}/requests`).slice(2); // snapshot and the m1 update
-    expect(list.map((fr) => fr.payload.method)).toEqual(['DELETE', 'CREATE']);
-    expect(list[0]!.payload.message.request_id).toBe('m2');
-    expect(list[1]!.payload.message.map((r: any) => r.request_id)).toEqual(['m1']);
+    expect(list.map((fr) => [fr.payload.method, fr.payload.message.request_id])).toEqual([
+      ['DELETE', 'm3'],
+      ['DELETE', 'm2'],
+      ['CREATE', undefined],
+    ]);
+    expect(list[2]!.payload.message.map((r: any) => r.request_id)).toEqual(['m1']);
     expect(c.topicFrames(`/${P}/requests/m2`).at(-1)).toMatchObject({ action: 'error', payload: { code: 'forbidden' } });
   });
 

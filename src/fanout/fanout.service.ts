@@ -15,8 +15,9 @@ import { FrameSink, ProjectSubscriptions, Subscription } from './subscription-re
 class FrameCache {
   private readonly frames = new Map<string, Buffer>();
 
-  get(topic: string, method: Method, message: unknown): Buffer {
-    const key = `${method} ${topic}`;
+  /** One frame per (topic, method) and envelope; `variant` tells apart several messages of the same pair. */
+  get(topic: string, method: Method, message: unknown, variant = ''): Buffer {
+    const key = `${method} ${topic} ${variant}`;
     let frame = this.frames.get(key);
     if (!frame) {
       frame = Buffer.from(publishFrame(topic, method, message));
@@ -297,7 +298,7 @@ export class FanoutService {
     if (t.kind === 'requests') {
       const view = change.view;
       if (!view) return;
-      for (const stub of view.removed) sub.sink.send(frames.get(sub.topicString, 'DELETE', stub));
+      for (const stub of view.removed) sub.sink.send(frames.get(sub.topicString, 'DELETE', stub, stub.request_id));
       sub.sink.send(frames.get(sub.topicString, 'CREATE', view.snapshot));
     } else if ((t.kind === 'request' || t.kind === 'messages') && sub.audience && !canSee(scope, sub.userId, sub.audience)) {
       this.end(sub, 'forbidden', 'this request is no longer visible to you');
