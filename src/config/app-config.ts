@@ -46,6 +46,17 @@ const envSchema = z.object({
   WS_HISTORY_EVENTS_LIMIT: int(1, 100_000).default(20),
   WS_HEARTBEAT_INTERVAL_MS: int(100).default(30_000),
   WS_MAX_PAYLOAD_BYTES: int(128).default(65_536),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, { message: 'must be a redis:// or rediss:// URL' })
+    .optional(),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .regex(/^\s*[^\s,:]+:\d+\s*(,\s*[^\s,:]+:\d+\s*)*$/, { message: 'must be a comma-separated list of host:port' })
+    .optional(),
+  REDIS_PREFIX: z.string().min(1).default('rt:'),
+  INGEST_CLAIM_IDLE_MS: int(100).default(30_000),
+  INGEST_STREAM_MAXLEN: int(1).default(100_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -73,6 +84,14 @@ export type AppConfig = Readonly<{
   }>;
   history: Readonly<{ requests: number; messages: number; events: number }>;
   ws: Readonly<{ heartbeatIntervalMs: number; maxPayloadBytes: number }>;
+  /** Set when the Redis engine is configured (REDIS_URL or REDIS_CLUSTER_NODES); absent: memory engine. */
+  redis?: Readonly<{
+    url?: string;
+    clusterNodes?: ReadonlyArray<{ host: string; port: number }>;
+    prefix: string;
+    claimIdleMs: number;
+    streamMaxLen: number;
+  }>;
   logLevel: string;
 }>;
 
@@ -90,9 +109,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const name = issue.path.join('.');
-      problems.push(
-        `${name}: ${issue.message}${name.includes('SECRET') || name.includes('TOKEN') ? '' : ` (got ${JSON.stringify(env[name])})`}`,
-      );
+      problems.push(`${name}: ${issue.message}${isSensitive(name) ? '' : ` (got ${JSON.stringify(env[name])})`}`);
     }
   }
   // The key checks read the raw values, so that they are reported together with any other bad value.
@@ -131,8 +148,27 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       events: e.WS_HISTORY_EVENTS_LIMIT,
     },
     ws: { heartbeatIntervalMs: e.WS_HEARTBEAT_INTERVAL_MS, maxPayloadBytes: e.WS_MAX_PAYLOAD_BYTES },
+    ...(e.REDIS_URL || e.REDIS_CLUSTER_NODES
+      ? {
+          redis: {
+            url: e.REDIS_URL,
+            clusterNodes: e.REDIS_CLUSTER_NODES?.split(',').map((hp) => {
+              const [host, port] = hp.trim().split(':');
+              return { host: host!, port: Number(port) };
+            }),
+            prefix: e.REDIS_PREFIX,
+            claimIdleMs: e.INGEST_CLAIM_IDLE_MS,
+            streamMaxLen: e.INGEST_STREAM_MAXLEN,
+          },
+        }
+      : {}),
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/** Values never echoed in errors: keys, tokens, and URLs that may carry passwords. */
+function isSensitive(name: string): boolean {
+  return /SECRET|TOKEN|KEY|PASSWORD|URL|NODES/.test(name);
 }
 
 function present(v: string | undefined): string | undefined {

@@ -1,0 +1,64 @@
+import Redis, { Cluster, ClusterOptions, RedisOptions } from 'ioredis';
+import { AppConfig } from '../config/app-config';
+
+export type RedisClient = Redis | Cluster;
+
+/** The Redis settings of AppConfig, present when the Redis engine is configured. */
+export type RedisConfig = NonNullable<AppConfig['redis']>;
+
+/**
+ * Redis connections of one replica. Commands fail fast while Redis is unreachable (no offline queue), so
+ * callers answer 503 instead of hanging; ioredis keeps reconnecting in the background with a capped back-off.
+ * Pub/sub and blocking stream reads get connections of their own.
+ */
+export class RedisConnections {
+  readonly command: RedisClient;
+  readonly subscriber: RedisClient;
+  private readonly extra: RedisClient[] = [];
+
+  constructor(readonly config: RedisConfig) {
+    this.command = this.create('command', { enableOfflineQueue: false });
+    this.subscriber = this.create('subscriber', { enableOfflineQueue: true });
+  }
+
+  get isCluster(): boolean {
+    return this.command instanceof Cluster;
+  }
+
+  /** Prefix for every key and channel (REDIS_PREFIX). */
+  get prefix(): string {
+    return this.config.prefix;
+  }
+
+  /** A further connection (e.g. for blocking XREADGROUP), closed with the others. */
+  createExtra(name: string): RedisClient {
+    const c = this.create(name, { enableOfflineQueue: true });
+    this.extra.push(c);
+    return c;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.command, this.subscriber, ...this.extra].map((c) => c.quit()));
+    for (const c of [this.command, this.subscriber, ...this.extra]) c.disconnect();
+  }
+
+  private create(name: string, opts: { enableOfflineQueue: boolean }): RedisClient {
+    const base: RedisOptions = {
+      connectionName: `tiledesk-realtime:${name}`,
+      enableOfflineQueue: opts.enableOfflineQueue,
+      maxRetriesPerRequest: opts.enableOfflineQueue ? null : 1,
+      retryStrategy: (times) => Math.min(100 * times, 2000),
+      lazyConnect: false,
+    };
+    if (this.config.clusterNodes && this.config.clusterNodes.length > 0) {
+      const clusterOpts: ClusterOptions = {
+        redisOptions: base,
+        enableOfflineQueue: opts.enableOfflineQueue,
+        shardedSubscribers: true,
+        clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+      };
+      return new Cluster([...this.config.clusterNodes], clusterOpts);
+    }
+    return new Redis(this.config.url!, base);
+  }
+}

@@ -1,0 +1,146 @@
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+
+/**
+ * Real `redis-server` processes for tests: started on free loopback ports with no persistence, stopped after.
+ * When the binary is missing the error says how to install it (tests never fall back to a mock).
+ */
+
+export function requireRedisBinary(): void {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+  } catch {
+    throw new Error('redis-server is not installed: these tests need a real Redis. Install it with `apt-get install -y redis-server`.');
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export class RedisServer {
+  private proc: ChildProcess | null = null;
+  private readonly dir: string;
+
+  private constructor(
+    readonly port: number,
+    private readonly extraArgs: string[],
+  ) {
+    this.dir = mkdtempSync(join(tmpdir(), 'rt-redis-'));
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts a server on a free port (or the given one, to restart in place). */
+  static async start(opts: { port?: number; args?: string[] } = {}): Promise<RedisServer> {
+    requireRedisBinary();
+    const server = new RedisServer(opts.port ?? (await freePort()), opts.args ?? []);
+    await server.launch();
+    return server;
+  }
+
+  async launch(): Promise<void> {
+    const args = [
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      this.dir,
+      ...this.extraArgs,
+    ];
+    const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = proc;
+    let output = '';
+    proc.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`redis-server exited early: ${output}`);
+      const client = new Redis({
+        port: this.port,
+        host: '127.0.0.1',
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      try {
+        await client.connect();
+        await client.ping();
+        client.disconnect();
+        return;
+      } catch {
+        client.disconnect();
+      }
+      if (Date.now() > deadline) throw new Error(`redis-server did not start on ${this.port}: ${output}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** SIGKILL: an outage, not a shutdown. */
+  async kill(): Promise<void> {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGKILL');
+    await exited;
+  }
+
+  async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A Redis Cluster of three masters (no replicas), created with `redis-cli --cluster create`. */
+export class RedisCluster {
+  private constructor(readonly nodes: RedisServer[]) {}
+
+  /** `host:port,host:port,...` as REDIS_CLUSTER_NODES takes it. */
+  get nodesEnv(): string {
+    return this.nodes.map((n) => `127.0.0.1:${n.port}`).join(',');
+  }
+
+  static async start(): Promise<RedisCluster> {
+    const nodes: RedisServer[] = [];
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      nodes.push(
+        await RedisServer.start({
+          port,
+          args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000'],
+        }),
+      );
+    }
+    execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-yes'], { stdio: 'ignore' });
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const info = execFileSync('redis-cli', ['-p', String(nodes[0]!.port), 'cluster', 'info']).toString();
+      if (info.includes('cluster_state:ok')) break;
+      if (Date.now() > deadline) throw new Error(`cluster did not become ok: ${info}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return new RedisCluster(nodes);
+  }
+
+  async stop(): Promise<void> {
+    for (const n of this.nodes) await n.stop();
+  }
+}
