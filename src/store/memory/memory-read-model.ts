@@ -1,5 +1,5 @@
-import { canSeeRequest, memberUserId, viewerKey, viewerOf, Viewer } from '../../access/member-access';
-import { Change, Envelope } from '../../domain/changes';
+import { memberUserId, viewerOf, Viewer } from '../../access/member-access';
+import { Envelope } from '../../domain/changes';
 import { DomainEvent } from '../../domain/domain-events';
 import {
   BotDoc,
@@ -9,15 +9,11 @@ import {
   ProjectUserDoc,
   REQUEST_STATUS,
   RequestDoc,
-  WireProjectUser,
   isListed,
-  refId,
-  requestStub,
   timeOf,
 } from '../../domain/documents';
-import { freshness } from '../../domain/staleness';
-import { isBusy, toWireProjectUser } from '../../domain/transforms';
 import { Topic } from '../../protocol/topic-grammar';
+import { ProjectStateReader, WriteOp, planApply, sortNewestFirst } from '../apply-plan';
 import { ApplyOutcome, HistoryLimits, ReadModel, TopicRead } from '../read-model';
 
 export interface MemoryReadModelOptions {
@@ -88,8 +84,15 @@ export class MemoryReadModel extends ReadModel {
     this.now = opts.now ?? Date.now;
   }
 
-  apply(event: DomainEvent, acceptedAt: number): Promise<ApplyOutcome> {
-    return Promise.resolve(this.applySync(event, acceptedAt));
+  async apply(event: DomainEvent, acceptedAt: number): Promise<ApplyOutcome> {
+    const state = this.state(event.projectId);
+    const plan = await planApply(event, this.reader(state), { requestsLimit: this.opts.history.requests, now: this.now() });
+    // Everything from here on is synchronous: the plan's reads and its writes form one step.
+    for (const op of plan.ops ?? []) this.write(state, op);
+    if (plan.outcome !== 'applied') return { outcome: plan.outcome };
+    state.seq += 1;
+    const envelope: Envelope = { projectId: event.projectId, seq: state.seq, acceptedAt, change: plan.change };
+    return { outcome: 'applied', envelope };
   }
 
   readForSubscribe(topic: Topic, userId: string): Promise<TopicRead> {
@@ -123,73 +126,93 @@ export class MemoryReadModel extends ReadModel {
 
   // ---- apply -------------------------------------------------------------------------------------
 
-  private applySync(event: DomainEvent, acceptedAt: number): ApplyOutcome {
-    const state = this.state(event.projectId);
-    let change: Change | 'stale' | 'duplicate' | null;
-    switch (event.type) {
-      case 'request.upsert':
-        change = this.applyRequest(state, event.data);
-        break;
-      case 'request.delete':
-        change = this.deleteRequest(state, event.requestId, event.oid);
-        break;
-      case 'message.upsert':
-        change = this.applyMessage(state, event.data);
-        break;
-      case 'project_user.upsert':
-        change = this.applyProjectUser(state, event.data);
-        break;
-      case 'project_user.delete':
-        change = this.deleteProjectUser(state, event.projectUserId);
-        break;
-      case 'project.update':
-        change = this.applyProject(state, event.data);
-        break;
-      case 'event.emit':
-        change = this.applyEvent(state, event.data);
-        break;
-      case 'bot.upsert':
-        change = this.applyBot(state, event.data);
-        break;
-    }
-    if (change === 'stale' || change === 'duplicate') return { outcome: change };
-    if (change === null) return { outcome: 'duplicate' };
-    state.seq += 1;
-    const envelope: Envelope = { projectId: event.projectId, seq: state.seq, acceptedAt, change };
-    return { outcome: 'applied', envelope };
+  private reader(state: ProjectState): ProjectStateReader {
+    const now = <T>(v: T) => Promise.resolve(v);
+    return {
+      project: () => now(state.project),
+      request: (rid) => now(state.requests.get(rid) ?? null),
+      requestIdOf: (oid) => now(state.requestIdByOid.get(oid)),
+      message: (rid, id) => now(state.messages.get(rid)?.byId.get(id) ?? null),
+      projectUser: (id) => now(state.projectUsers.get(id) ?? null),
+      projectUsers: () => now([...state.projectUsers.values()]),
+      listed: (viewer, limit) => now(limit === undefined ? this.listedFor(state, viewer) : this.listedFor(state, viewer).slice(0, limit)),
+      hasEvent: (puId, name, id) =>
+        now(
+          state.events
+            .get(puId)
+            ?.get(name)
+            ?.some((e) => e.doc._id === id) ?? false,
+        ),
+      bot: (id) => now(state.bots.get(id) ?? null),
+    };
   }
 
-  private applyRequest(state: ProjectState, doc: RequestDoc): Change | 'stale' | 'duplicate' {
-    const prevRid = state.requestIdByOid.get(doc._id);
-    const prev = state.requests.get(doc.request_id) ?? (prevRid !== undefined ? state.requests.get(prevRid) : undefined) ?? null;
-    const fresh = freshness(prev, doc);
-    if (fresh !== 'newer') return fresh;
-    if (prev) {
-      this.unindexRequest(state, prev);
-      // The same request renamed: its old entry and messages must not linger.
-      if (prev.request_id !== doc.request_id) this.removeRequest(state, prev);
+  private write(state: ProjectState, w: WriteOp): void {
+    switch (w.op) {
+      case 'putRequest': {
+        if (w.prev) this.unindexRequest(state, w.prev);
+        const doc = w.doc;
+        state.requests.set(doc.request_id, doc);
+        state.requestIdByOid.set(doc._id, doc.request_id);
+        this.indexRequest(state, doc);
+        if (doc.status === REQUEST_STATUS.CLOSED) {
+          if (!state.closedAt.has(doc.request_id)) state.closedAt.set(doc.request_id, this.now());
+        } else {
+          state.closedAt.delete(doc.request_id);
+        }
+        return;
+      }
+      case 'removeRequest':
+        this.removeRequest(state, w.doc);
+        return;
+      case 'purgeMessages':
+        state.messages.delete(w.requestId);
+        return;
+      case 'putMessage': {
+        let log = state.messages.get(w.doc.recipient);
+        if (!log) {
+          log = new MessageLog();
+          state.messages.set(w.doc.recipient, log);
+        }
+        log.upsert(w.doc, this.opts.history.messages);
+        return;
+      }
+      case 'putProjectUser': {
+        if (w.prev) this.unindexProjectUser(state, w.prev);
+        state.projectUsers.set(w.doc._id, w.doc);
+        const uid = memberUserId(w.doc);
+        if (uid !== undefined) state.puByUserId.set(uid, w.doc._id);
+        if (w.doc.uuid_user !== undefined) state.puByUuid.set(w.doc.uuid_user, w.doc._id);
+        return;
+      }
+      case 'removeProjectUser':
+        this.unindexProjectUser(state, w.doc);
+        state.projectUsers.delete(w.doc._id);
+        return;
+      case 'putProject':
+        state.project = w.doc;
+        return;
+      case 'addEvent': {
+        let byName = state.events.get(w.projectUserId);
+        if (!byName) {
+          byName = new Map();
+          state.events.set(w.projectUserId, byName);
+        }
+        let list = byName.get(w.doc.name);
+        if (!list) {
+          list = [];
+          byName.set(w.doc.name, list);
+        }
+        let i = 0;
+        while (i < list.length && list[i]!.at > w.at) i++;
+        list.splice(i, 0, { doc: w.doc, at: w.at });
+        list.length = Math.min(list.length, this.opts.history.events);
+        return;
+      }
+      case 'putBot':
+        state.bots.set(w.doc._id, w.doc);
+        return;
     }
-    state.requests.set(doc.request_id, doc);
-    state.requestIdByOid.set(doc._id, doc.request_id);
-    this.indexRequest(state, doc);
-    if (doc.status === REQUEST_STATUS.CLOSED) {
-      if (!state.closedAt.has(doc.request_id)) state.closedAt.set(doc.request_id, this.now());
-    } else {
-      state.closedAt.delete(doc.request_id);
-    }
-    return { type: 'request', prev, next: doc };
-  }
-
-  private deleteRequest(state: ProjectState, requestId: string | undefined, oid: string | undefined): Change | null {
-    const rid = requestId ?? (oid !== undefined ? state.requestIdByOid.get(oid) : undefined);
-    const prev = rid !== undefined ? state.requests.get(rid) : undefined;
-    if (!prev) {
-      // Messages can arrive before their request: a delete removes them all the same.
-      if (rid !== undefined) state.messages.delete(rid);
-      return null;
-    }
-    this.removeRequest(state, prev);
-    return { type: 'request_removed', prev };
   }
 
   private removeRequest(state: ProjectState, doc: RequestDoc): void {
@@ -215,102 +238,10 @@ export class MemoryReadModel extends ReadModel {
     state.sortedListed = null;
   }
 
-  private applyMessage(state: ProjectState, incoming: MessageDoc): Change | 'stale' | 'duplicate' {
-    const stored = withoutEmbeddedRequest(incoming);
-    const log = state.messages.get(incoming.recipient);
-    const prev = log?.byId.get(incoming._id);
-    const fresh = freshness(prev, stored);
-    if (fresh !== 'newer') return fresh;
-    let target = log;
-    if (!target) {
-      target = new MessageLog();
-      state.messages.set(incoming.recipient, target);
-    }
-    target.upsert(stored, this.opts.history.messages);
-    return { type: 'message', method: prev ? 'UPDATE' : 'CREATE', message: incoming };
-  }
-
-  private applyProjectUser(state: ProjectState, doc: ProjectUserDoc): Change | 'stale' | 'duplicate' {
-    const prev = state.projectUsers.get(doc._id) ?? null;
-    const fresh = freshness(prev, doc);
-    if (fresh !== 'newer') return fresh;
-    if (prev) this.unindexProjectUser(state, prev);
-    state.projectUsers.set(doc._id, doc);
-    const uid = memberUserId(doc);
-    if (uid !== undefined) state.puByUserId.set(uid, doc._id);
-    if (doc.uuid_user !== undefined) state.puByUuid.set(doc.uuid_user, doc._id);
-    const change: Change = {
-      type: 'project_user',
-      prev: prev ? toWireProjectUser(prev, state.project) : null,
-      next: toWireProjectUser(doc, state.project),
-    };
-    const prevKey = viewerKey(prev);
-    const nextKey = viewerKey(doc);
-    if (prev && prevKey !== null && nextKey !== null && prevKey !== nextKey && uid !== undefined && memberUserId(prev) === uid) {
-      const before = viewerOf(prev, uid)!;
-      const after = viewerOf(doc, uid)!;
-      const removed = this.listedFor(state, before)
-        .filter((r) => !canSeeRequest(after, r))
-        .map(requestStub);
-      change.view = { removed, snapshot: this.listedFor(state, after).slice(0, this.opts.history.requests) };
-    }
-    return change;
-  }
-
   private unindexProjectUser(state: ProjectState, pu: ProjectUserDoc): void {
     const uid = memberUserId(pu);
     if (uid !== undefined && state.puByUserId.get(uid) === pu._id) state.puByUserId.delete(uid);
     if (pu.uuid_user !== undefined && state.puByUuid.get(pu.uuid_user) === pu._id) state.puByUuid.delete(pu.uuid_user);
-  }
-
-  private deleteProjectUser(state: ProjectState, puId: string): Change | null {
-    const prev = state.projectUsers.get(puId);
-    if (!prev) return null;
-    this.unindexProjectUser(state, prev);
-    state.projectUsers.delete(puId);
-    return { type: 'project_user', prev: toWireProjectUser(prev, state.project), next: null };
-  }
-
-  private applyProject(state: ProjectState, doc: ProjectDoc): Change | 'stale' | 'duplicate' {
-    const prev = state.project;
-    const fresh = freshness(prev, doc);
-    if (fresh !== 'newer') return fresh;
-    state.project = doc;
-    const busyChanged: WireProjectUser[] = [];
-    for (const pu of state.projectUsers.values()) {
-      if (isBusy(pu, prev) !== isBusy(pu, doc)) busyChanged.push(toWireProjectUser(pu, doc));
-    }
-    return { type: 'project', prev, next: doc, busyChanged };
-  }
-
-  private applyEvent(state: ProjectState, doc: EventDoc): Change | 'duplicate' {
-    const puId = refId(doc.project_user)!;
-    let byName = state.events.get(puId);
-    if (!byName) {
-      byName = new Map();
-      state.events.set(puId, byName);
-    }
-    let list = byName.get(doc.name);
-    if (!list) {
-      list = [];
-      byName.set(doc.name, list);
-    }
-    if (list.some((e) => e.doc._id === doc._id)) return 'duplicate';
-    const created = timeOf(doc.createdAt);
-    const at = Number.isNaN(created) ? this.now() : created;
-    let i = 0;
-    while (i < list.length && list[i]!.at > at) i++;
-    list.splice(i, 0, { doc, at });
-    list.length = Math.min(list.length, this.opts.history.events);
-    return { type: 'event', event: doc };
-  }
-
-  private applyBot(state: ProjectState, doc: BotDoc): Change | 'stale' | 'duplicate' {
-    const prev = state.bots.get(doc._id);
-    const fresh = freshness(prev, doc);
-    if (fresh !== 'newer') return fresh;
-    state.bots.set(doc._id, doc);
-    return { type: 'bot', bot: doc };
   }
 
   // ---- reads -------------------------------------------------------------------------------------
@@ -357,7 +288,7 @@ export class MemoryReadModel extends ReadModel {
   }
 
   /** Listed requests the viewer sees, newest `updatedAt` first (ties by `_id`), from the indexes. */
-  private listedFor(state: ProjectState, viewer: Viewer): RequestDoc[] {
+  private listedFor(state: ProjectState, viewer: Pick<Viewer, 'scope' | 'userId'>): RequestDoc[] {
     if (viewer.scope === 'all') {
       if (!state.sortedListed) state.sortedListed = sortNewestFirst([...state.listed].map((rid) => state.requests.get(rid)!));
       return state.sortedListed;
@@ -388,20 +319,6 @@ export class MemoryReadModel extends ReadModel {
     }
     return s;
   }
-}
-
-function withoutEmbeddedRequest(msg: MessageDoc): MessageDoc {
-  if (!('request' in msg)) return msg;
-  const copy = { ...msg };
-  delete copy.request;
-  return copy;
-}
-
-function sortNewestFirst(docs: RequestDoc[]): RequestDoc[] {
-  return docs.sort((a, b) => {
-    const d = (timeOf(b.updatedAt) || 0) - (timeOf(a.updatedAt) || 0);
-    return d !== 0 ? d : a._id < b._id ? -1 : a._id > b._id ? 1 : 0;
-  });
 }
 
 function addTo(index: Map<string, Set<string>>, key: string, value: string): void {

@@ -1,0 +1,179 @@
+import { Viewer, canSeeRequest, memberUserId, viewerKey, viewerOf } from '../access/member-access';
+import { Change } from '../domain/changes';
+import { DomainEvent } from '../domain/domain-events';
+import {
+  BotDoc,
+  EventDoc,
+  MessageDoc,
+  ProjectDoc,
+  ProjectUserDoc,
+  RequestDoc,
+  WireProjectUser,
+  refId,
+  requestStub,
+  timeOf,
+} from '../domain/documents';
+import { freshness } from '../domain/staleness';
+import { isBusy, toWireProjectUser } from '../domain/transforms';
+
+/**
+ * The rules of applying an event (ingest.md §1), shared by every engine: given a reader of one project's
+ * current state, decide the outcome, the change to publish, and the writes to make. The engine runs the
+ * plan atomically (memory: synchronously; Redis: in one MULTI guarded by WATCH).
+ */
+
+export interface ProjectStateReader {
+  project(): Promise<ProjectDoc | null>;
+  request(requestId: string): Promise<RequestDoc | null>;
+  requestIdOf(oid: string): Promise<string | undefined>;
+  message(requestId: string, messageId: string): Promise<MessageDoc | null>;
+  projectUser(projectUserId: string): Promise<ProjectUserDoc | null>;
+  projectUsers(): Promise<ProjectUserDoc[]>;
+  /** Listed requests the viewer sees, newest `updatedAt` first (ties by `_id`); all of them without a limit. */
+  listed(viewer: Pick<Viewer, 'scope' | 'userId'>, limit?: number): Promise<RequestDoc[]>;
+  hasEvent(projectUserId: string, name: string, eventId: string): Promise<boolean>;
+  bot(botId: string): Promise<BotDoc | null>;
+}
+
+export type WriteOp =
+  | { op: 'putRequest'; doc: RequestDoc; prev: RequestDoc | null }
+  | { op: 'removeRequest'; doc: RequestDoc }
+  | { op: 'purgeMessages'; requestId: string }
+  | { op: 'putMessage'; doc: MessageDoc }
+  | { op: 'putProjectUser'; doc: ProjectUserDoc; prev: ProjectUserDoc | null }
+  | { op: 'removeProjectUser'; doc: ProjectUserDoc }
+  | { op: 'putProject'; doc: ProjectDoc }
+  | { op: 'addEvent'; doc: EventDoc; projectUserId: string; at: number }
+  | { op: 'putBot'; doc: BotDoc };
+
+/** `stale`/`duplicate` publish nothing, but may still carry housekeeping writes (e.g. purging orphan messages). */
+export type ApplyPlan = { outcome: 'stale' | 'duplicate'; ops?: WriteOp[] } | { outcome: 'applied'; change: Change; ops: WriteOp[] };
+
+export interface PlanOptions {
+  /** WS_HISTORY_REQUESTS_LIMIT: the size of the fresh list a member gets when its scope changes. */
+  requestsLimit: number;
+  now: number;
+}
+
+export async function planApply(event: DomainEvent, r: ProjectStateReader, opts: PlanOptions): Promise<ApplyPlan> {
+  switch (event.type) {
+    case 'request.upsert':
+      return planRequest(event.data, r);
+    case 'request.delete': {
+      const rid = event.requestId ?? (event.oid !== undefined ? await r.requestIdOf(event.oid) : undefined);
+      const prev = rid !== undefined ? await r.request(rid) : null;
+      if (!prev) {
+        // Messages can arrive before their request: a delete removes them all the same.
+        return rid !== undefined ? { outcome: 'duplicate', ops: [{ op: 'purgeMessages', requestId: rid }] } : { outcome: 'duplicate' };
+      }
+      return { outcome: 'applied', change: { type: 'request_removed', prev }, ops: [{ op: 'removeRequest', doc: prev }] };
+    }
+    case 'message.upsert': {
+      const incoming = event.data;
+      const stored = withoutEmbeddedRequest(incoming);
+      const prev = await r.message(incoming.recipient, incoming._id);
+      const fresh = freshness(prev, stored);
+      if (fresh !== 'newer') return { outcome: fresh };
+      return {
+        outcome: 'applied',
+        change: { type: 'message', method: prev ? 'UPDATE' : 'CREATE', message: incoming },
+        ops: [{ op: 'putMessage', doc: stored }],
+      };
+    }
+    case 'project_user.upsert':
+      return planProjectUser(event.data, r, opts);
+    case 'project_user.delete': {
+      const prev = await r.projectUser(event.projectUserId);
+      if (!prev) return { outcome: 'duplicate' };
+      const project = await r.project();
+      return {
+        outcome: 'applied',
+        change: { type: 'project_user', prev: toWireProjectUser(prev, project), next: null },
+        ops: [{ op: 'removeProjectUser', doc: prev }],
+      };
+    }
+    case 'project.update': {
+      const prev = await r.project();
+      const fresh = freshness(prev, event.data);
+      if (fresh !== 'newer') return { outcome: fresh };
+      const busyChanged: WireProjectUser[] = [];
+      for (const pu of await r.projectUsers()) {
+        if (isBusy(pu, prev) !== isBusy(pu, event.data)) busyChanged.push(toWireProjectUser(pu, event.data));
+      }
+      return {
+        outcome: 'applied',
+        change: { type: 'project', prev, next: event.data, busyChanged },
+        ops: [{ op: 'putProject', doc: event.data }],
+      };
+    }
+    case 'event.emit': {
+      const doc = event.data;
+      const puId = refId(doc.project_user)!;
+      if (await r.hasEvent(puId, doc.name, doc._id)) return { outcome: 'duplicate' };
+      const created = timeOf(doc.createdAt);
+      const at = Number.isNaN(created) ? opts.now : created;
+      return { outcome: 'applied', change: { type: 'event', event: doc }, ops: [{ op: 'addEvent', doc, projectUserId: puId, at }] };
+    }
+    case 'bot.upsert': {
+      const prev = await r.bot(event.data._id);
+      const fresh = freshness(prev, event.data);
+      if (fresh !== 'newer') return { outcome: fresh };
+      return { outcome: 'applied', change: { type: 'bot', bot: event.data }, ops: [{ op: 'putBot', doc: event.data }] };
+    }
+  }
+}
+
+async function planRequest(doc: RequestDoc, r: ProjectStateReader): Promise<ApplyPlan> {
+  let prev = await r.request(doc.request_id);
+  if (!prev) {
+    const oldRid = await r.requestIdOf(doc._id);
+    if (oldRid !== undefined) prev = await r.request(oldRid);
+  }
+  const fresh = freshness(prev, doc);
+  if (fresh !== 'newer') return { outcome: fresh };
+  const ops: WriteOp[] = [];
+  if (prev && prev.request_id !== doc.request_id) {
+    // The same request renamed: its old entry and messages must not linger.
+    ops.push({ op: 'removeRequest', doc: prev }, { op: 'putRequest', doc, prev: null });
+  } else {
+    ops.push({ op: 'putRequest', doc, prev });
+  }
+  return { outcome: 'applied', change: { type: 'request', prev, next: doc }, ops };
+}
+
+async function planProjectUser(doc: ProjectUserDoc, r: ProjectStateReader, opts: PlanOptions): Promise<ApplyPlan> {
+  const prev = await r.projectUser(doc._id);
+  const fresh = freshness(prev, doc);
+  if (fresh !== 'newer') return { outcome: fresh };
+  const project = await r.project();
+  const change: Extract<Change, { type: 'project_user' }> = {
+    type: 'project_user',
+    prev: prev ? toWireProjectUser(prev, project) : null,
+    next: toWireProjectUser(doc, project),
+  };
+  const uid = memberUserId(doc);
+  const prevKey = viewerKey(prev);
+  const nextKey = viewerKey(doc);
+  if (prev && prevKey !== null && nextKey !== null && prevKey !== nextKey && uid !== undefined && memberUserId(prev) === uid) {
+    const before = viewerOf(prev, uid)!;
+    const after = viewerOf(doc, uid)!;
+    const removed = (await r.listed(before)).filter((req) => !canSeeRequest(after, req)).map(requestStub);
+    change.view = { removed, snapshot: await r.listed(after, opts.requestsLimit) };
+  }
+  return { outcome: 'applied', change, ops: [{ op: 'putProjectUser', doc, prev }] };
+}
+
+export function withoutEmbeddedRequest(msg: MessageDoc): MessageDoc {
+  if (!('request' in msg)) return msg;
+  const copy = { ...msg };
+  delete copy.request;
+  return copy;
+}
+
+/** Newest `updatedAt` first, ties by `_id` ascending: the order of every request list. */
+export function sortNewestFirst(docs: RequestDoc[]): RequestDoc[] {
+  return docs.sort((a, b) => {
+    const d = (timeOf(b.updatedAt) || 0) - (timeOf(a.updatedAt) || 0);
+    return d !== 0 ? d : a._id < b._id ? -1 : a._id > b._id ? 1 : 0;
+  });
+}
