@@ -30,6 +30,27 @@ export class RedisConnections {
     return this.config.prefix;
   }
 
+  /** True while the command connection can serve commands. */
+  get commandReady(): boolean {
+    return this.command.status === 'ready';
+  }
+
+  /** Resolves once the command connection is ready (it is created connecting; commands fail fast before). */
+  ready(timeoutMs = 10_000): Promise<void> {
+    if (this.commandReady) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.command.off('ready', onReady);
+        reject(new Error(`redis not ready after ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.command.once('ready', onReady);
+    });
+  }
+
   /** A further connection (e.g. for blocking XREADGROUP), closed with the others. */
   createExtra(name: string): RedisClient {
     const c = this.create(name, { enableOfflineQueue: true });

@@ -56,7 +56,7 @@ export class IngestPipeline {
   private async applyOne(e: ValidatedEvent, acceptedAt: number): Promise<'applied' | 'stale' | 'duplicate'> {
     if (e.id !== undefined && (await this.store.isDuplicateEventId(e.id))) return 'duplicate';
     const r = await this.store.apply(e.event, acceptedAt);
-    if (r.outcome === 'applied') await this.bus.publish(r.envelope);
+    if (r.outcome === 'applied' && !r.published) await this.bus.publish(r.envelope);
     if (e.id !== undefined) await this.store.rememberEventId(e.id);
     return r.outcome;
   }

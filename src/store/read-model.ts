@@ -3,7 +3,11 @@ import { DomainEvent } from '../domain/domain-events';
 import { BotDoc, EventDoc, MessageDoc, ProjectDoc, ProjectUserDoc, RequestDoc } from '../domain/documents';
 import { Topic } from '../protocol/topic-grammar';
 
-export type ApplyOutcome = { outcome: 'applied'; envelope: Envelope } | { outcome: 'stale' | 'duplicate' };
+/**
+ * `published`: the engine already published the envelope as part of the apply (Redis does, atomically);
+ * otherwise the caller publishes it on the bus.
+ */
+export type ApplyOutcome = { outcome: 'applied'; envelope: Envelope; published?: boolean } | { outcome: 'stale' | 'duplicate' };
 
 /** Everything a subscribe needs, read at one point of the project's event sequence. */
 export interface TopicRead {

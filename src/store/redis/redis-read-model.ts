@@ -1,0 +1,352 @@
+import { Scope, Viewer, memberUserId, scopeOf, viewerKey } from '../../access/member-access';
+import { Envelope } from '../../domain/changes';
+import { DomainEvent } from '../../domain/domain-events';
+import {
+  BotDoc,
+  EventDoc,
+  MessageDoc,
+  ProjectDoc,
+  ProjectUserDoc,
+  REQUEST_STATUS,
+  RequestDoc,
+  isListed,
+  timeOf,
+} from '../../domain/documents';
+import { RedisClient, RedisConnections } from '../../engine/redis-connections';
+import { Topic } from '../../protocol/topic-grammar';
+import { ProjectStateReader, WriteOp, planApply, sortNewestFirst } from '../apply-plan';
+import { ApplyOutcome, HistoryLimits, ReadModel, TopicRead } from '../read-model';
+import { COMMIT_SCRIPT, LIST_OPEN_SCRIPT, READ_TOPIC_SCRIPT } from './redis-scripts';
+
+export interface RedisReadModelOptions {
+  history: HistoryLimits;
+  closedRequestTtlS: number;
+  eventsTtlS: number;
+  dedupeTtlS: number;
+  /** Channel an envelope is published on (the bus's project channel). */
+  channel: (projectId: string) => string;
+  now?: () => number;
+}
+
+/** Thrown when Redis cannot be reached: callers answer 503 and apply nothing. */
+export class EngineUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`redis unavailable: ${(cause as Error)?.message ?? String(cause)}`);
+    this.name = 'EngineUnavailableError';
+  }
+}
+
+type Cmd = Array<string | number>;
+
+/** The scripts, as ioredis exposes them after defineCommand (EVALSHA with a fallback to EVAL). */
+interface ScriptCommands {
+  rtCommit(verKey: string, seqKey: string, ...args: Array<string | number>): Promise<number>;
+  rtReadTopic(seqKey: string, ...args: string[]): Promise<Array<string | number | null>>;
+  rtListOpen(seqKey: string, ...args: string[]): Promise<Array<string | null>>;
+}
+
+/**
+ * The Redis engine's read model. Layout (all keys of project P under `<prefix>{P}:`, one cluster slot):
+ * `seq` (last published sequence number), `ver` (write version, bumped by every commit), `project` (JSON),
+ * `req` (hash request_id → JSON), `roid` (hash _id → request_id), `open` (zset of listed request_ids by
+ * updatedAt), `open:p:<user>` / `open:a:<user>` (the same, per participant / per snapshot agent), `closed`
+ * (zset request_id by closing time, for CLOSED_REQUEST_TTL_S), `msg:<rid>` + `msgz:<rid>` (messages by id,
+ * and their ids by createdAt, capped), `pu` (hash project_user id → JSON), `pu:user` / `pu:uuid` (user id or
+ * uuid → project_user id), `scope` (hash user id → request scope, '' for non-members), `ev:<pu>:<name>` +
+ * `evz:<pu>:<name>` (events by id, ids by time, capped) and `evn:<pu>` (set of names), `bot` (hash id → JSON).
+ * Global: `<prefix>projects` (set of project ids, for sweeps), `<prefix>dedupe:<id>` (ingest ids, with TTL).
+ *
+ * An apply reads the project's state through the shared planner, then commits with one script that checks
+ * the write version read first (optimistic concurrency: a concurrent commit makes it retry), writes, numbers
+ * the change and publishes its envelope in the same atomic step: two replicas can never store or publish an
+ * older version over a newer one, and a publish is never lost between write and send.
+ */
+export class RedisReadModel extends ReadModel {
+  private readonly redis: RedisClient;
+  private readonly prefix: string;
+  private readonly now: () => number;
+  private readonly publishCommand: 'PUBLISH' | 'SPUBLISH';
+  private readonly scripts: ScriptCommands;
+
+  constructor(
+    connections: RedisConnections,
+    private readonly opts: RedisReadModelOptions,
+  ) {
+    super();
+    this.redis = connections.command;
+    this.prefix = connections.prefix;
+    this.publishCommand = connections.isCluster ? 'SPUBLISH' : 'PUBLISH';
+    this.now = opts.now ?? Date.now;
+    this.redis.defineCommand('rtCommit', { numberOfKeys: 2, lua: COMMIT_SCRIPT });
+    this.redis.defineCommand('rtReadTopic', { numberOfKeys: 1, lua: READ_TOPIC_SCRIPT });
+    this.redis.defineCommand('rtListOpen', { numberOfKeys: 1, lua: LIST_OPEN_SCRIPT });
+    this.scripts = this.redis as unknown as ScriptCommands;
+  }
+
+  base(projectId: string): string {
+    return `${this.prefix}{${projectId}}:`;
+  }
+
+  async apply(event: DomainEvent, acceptedAt: number): Promise<ApplyOutcome> {
+    const base = this.base(event.projectId);
+    return this.guard(async () => {
+      for (let attempt = 0; ; attempt++) {
+        const ver = (await this.redis.get(`${base}ver`)) ?? '0';
+        const plan = await planApply(event, this.reader(base), { requestsLimit: this.opts.history.requests, now: this.now() });
+        const cmds = (plan.ops ?? []).flatMap((op) => this.commands(base, op));
+        if (plan.outcome !== 'applied') {
+          if (cmds.length === 0) return { outcome: plan.outcome };
+          const r = await this.scripts.rtCommit(`${base}ver`, `${base}seq`, ver, JSON.stringify(cmds), '', '', '', '');
+          if (r === -1 && attempt < 50) continue;
+          return { outcome: plan.outcome };
+        }
+        const head = `{"projectId":${JSON.stringify(event.projectId)},"seq":`;
+        const tail = `,"acceptedAt":${acceptedAt},"change":${JSON.stringify(plan.change)}}`;
+        const seq = await this.scripts.rtCommit(
+          `${base}ver`,
+          `${base}seq`,
+          ver,
+          JSON.stringify(cmds),
+          this.publishCommand,
+          this.opts.channel(event.projectId),
+          head,
+          tail,
+        );
+        if (seq === -1) {
+          if (attempt >= 50) throw new Error(`apply gave up after ${attempt} version conflicts in project ${event.projectId}`);
+          continue;
+        }
+        if (attempt === 0) void this.redis.sadd(`${this.prefix}projects`, event.projectId).catch(() => undefined);
+        const envelope: Envelope = { projectId: event.projectId, seq, acceptedAt, change: plan.change };
+        return { outcome: 'applied', envelope, published: true };
+      }
+    });
+  }
+
+  async readForSubscribe(topic: Topic, userId: string): Promise<TopicRead> {
+    const base = this.base(topic.projectId);
+    const args = this.topicArgs(topic);
+    const minEventScore = String(this.now() - this.opts.eventsTtlS * 1000);
+    const res = await this.guard(() =>
+      this.scripts.rtReadTopic(`${base}seq`, base, topic.kind, userId, args.a, args.b, String(args.limit), minEventScore),
+    );
+    const [seq, project, member] = res as [number, string | null, string | null];
+    const read: TopicRead = { seq: Number(seq), project: parse<ProjectDoc>(project), member: parse<ProjectUserDoc>(member) };
+    const rest = res.slice(4) as Array<string | null>;
+    switch (topic.kind) {
+      case 'requests':
+        read.requests = sortNewestFirst(pairs(rest).map(([, json]) => JSON.parse(json) as RequestDoc)).slice(0, this.opts.history.requests);
+        break;
+      case 'request':
+        read.request = parse<RequestDoc>(rest[0] ?? null);
+        break;
+      case 'messages':
+        read.request = parse<RequestDoc>(rest[0] ?? null);
+        read.messages = (rest.slice(1) as string[]).map((j) => JSON.parse(j) as MessageDoc);
+        break;
+      case 'project_user':
+      case 'project_user_by_user':
+        read.target = parse<ProjectUserDoc>(rest[0] ?? null);
+        break;
+      case 'events':
+        read.events = pairs(rest).map(([, json]) => JSON.parse(json) as EventDoc);
+        break;
+      case 'bot':
+        read.bot = parse<BotDoc>(rest[0] ?? null);
+        break;
+    }
+    return read;
+  }
+
+  async isDuplicateEventId(id: string): Promise<boolean> {
+    return this.guard(async () => (await this.redis.exists(`${this.prefix}dedupe:${id}`)) === 1);
+  }
+
+  async rememberEventId(id: string): Promise<void> {
+    if (this.opts.dedupeTtlS <= 0) return;
+    await this.guard(() => this.redis.set(`${this.prefix}dedupe:${id}`, '1', 'EX', this.opts.dedupeTtlS));
+  }
+
+  /** Removes closed requests past CLOSED_REQUEST_TTL_S (with their messages) and expired events, in every project. */
+  async sweep(): Promise<void> {
+    const projects = await this.redis.smembers(`${this.prefix}projects`);
+    const cutoff = this.now() - this.opts.closedRequestTtlS * 1000;
+    for (const projectId of projects) {
+      const base = this.base(projectId);
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const ver = (await this.redis.get(`${base}ver`)) ?? '0';
+        const expired = await this.redis.zrangebyscore(`${base}closed`, '-inf', cutoff);
+        if (expired.length === 0) break;
+        const docs = await this.redis.hmget(`${base}req`, ...expired);
+        const cmds: Cmd[] = [];
+        expired.forEach((rid, i) => {
+          const json = docs[i];
+          if (json) cmds.push(...this.commands(base, { op: 'removeRequest', doc: JSON.parse(json) as RequestDoc }));
+          else cmds.push(['ZREM', `${base}closed`, rid]);
+        });
+        const r = await this.scripts.rtCommit(`${base}ver`, `${base}seq`, ver, JSON.stringify(cmds), '', '', '', '');
+        if (r !== -1) break;
+      }
+    }
+  }
+
+  // ---- plan reads --------------------------------------------------------------------------------
+
+  private reader(base: string): ProjectStateReader {
+    const r = this.redis;
+    return {
+      project: async () => parse<ProjectDoc>(await r.get(`${base}project`)),
+      request: async (rid) => parse<RequestDoc>(await r.hget(`${base}req`, rid)),
+      requestIdOf: async (oid) => (await r.hget(`${base}roid`, oid)) ?? undefined,
+      message: async (rid, id) => parse<MessageDoc>(await r.hget(`${base}msg:${rid}`, id)),
+      projectUser: async (id) => parse<ProjectUserDoc>(await r.hget(`${base}pu`, id)),
+      projectUsers: async () => Object.values(await r.hgetall(`${base}pu`)).map((j) => JSON.parse(j) as ProjectUserDoc),
+      listed: async (viewer: Pick<Viewer, 'scope' | 'userId'>, limit?: number) => {
+        const flat = await this.scripts.rtListOpen(`${base}seq`, base, viewer.scope, viewer.userId, String(limit ?? 0));
+        const docs = sortNewestFirst(pairs(flat).map(([, json]) => JSON.parse(json) as RequestDoc));
+        return limit === undefined ? docs : docs.slice(0, limit);
+      },
+      hasEvent: async (puId, name, id) => (await r.hexists(`${base}ev:${puId}:${name}`, id)) === 1,
+      bot: async (id) => parse<BotDoc>(await r.hget(`${base}bot`, id)),
+    };
+  }
+
+  // ---- writes ------------------------------------------------------------------------------------
+
+  private commands(base: string, w: WriteOp): Cmd[] {
+    switch (w.op) {
+      case 'putRequest': {
+        const doc = w.doc;
+        const out: Cmd[] = w.prev ? this.unindexRequest(base, w.prev) : [];
+        out.push(['HSET', `${base}req`, doc.request_id, JSON.stringify(doc)], ['HSET', `${base}roid`, doc._id, doc.request_id]);
+        if (isListed(doc)) {
+          const score = timeOf(doc.updatedAt) || 0;
+          out.push(['ZADD', `${base}open`, score, doc.request_id]);
+          for (const u of doc.participants) out.push(['ZADD', `${base}open:p:${u}`, score, doc.request_id]);
+          for (const a of doc.snapshot.agents) out.push(['ZADD', `${base}open:a:${a.id_user}`, score, doc.request_id]);
+        }
+        if (doc.status === REQUEST_STATUS.CLOSED) out.push(['ZADD', `${base}closed`, 'NX', this.now(), doc.request_id]);
+        else out.push(['ZREM', `${base}closed`, doc.request_id]);
+        return out;
+      }
+      case 'removeRequest':
+        return [
+          ...this.unindexRequest(base, w.doc),
+          ['HDEL', `${base}req`, w.doc.request_id],
+          ['HDEL', `${base}roid`, w.doc._id],
+          ['ZREM', `${base}closed`, w.doc.request_id],
+          ['CAPPED_DEL', `${base}msg:${w.doc.request_id}`, `${base}msgz:${w.doc.request_id}`],
+        ];
+      case 'purgeMessages':
+        return [['CAPPED_DEL', `${base}msg:${w.requestId}`, `${base}msgz:${w.requestId}`]];
+      case 'putMessage': {
+        const rid = w.doc.recipient;
+        const score = timeOf(w.doc.createdAt) || 0;
+        return [
+          ['CAPPED_ADD', `${base}msg:${rid}`, `${base}msgz:${rid}`, w.doc._id, score, JSON.stringify(w.doc), this.opts.history.messages],
+        ];
+      }
+      case 'putProjectUser': {
+        const out: Cmd[] = w.prev ? this.unindexProjectUser(base, w.prev) : [];
+        const doc = w.doc;
+        out.push(['HSET', `${base}pu`, doc._id, JSON.stringify(doc)]);
+        const uid = memberUserId(doc);
+        if (uid !== undefined) {
+          out.push(['HSET', `${base}pu:user`, uid, doc._id], ['HSET', `${base}scope`, uid, scopeKey(doc)]);
+        }
+        if (doc.uuid_user !== undefined) out.push(['HSET', `${base}pu:uuid`, doc.uuid_user, doc._id]);
+        return out;
+      }
+      case 'removeProjectUser':
+        return [...this.unindexProjectUser(base, w.doc), ['HDEL', `${base}pu`, w.doc._id]];
+      case 'putProject':
+        return [['SET', `${base}project`, JSON.stringify(w.doc)]];
+      case 'addEvent': {
+        const name = w.doc.name;
+        const pu = w.projectUserId;
+        return [
+          ['SADD', `${base}evn:${pu}`, name],
+          [
+            'CAPPED_ADD',
+            `${base}ev:${pu}:${name}`,
+            `${base}evz:${pu}:${name}`,
+            w.doc._id,
+            w.at,
+            JSON.stringify(w.doc),
+            this.opts.history.events,
+          ],
+          ['ZREMRANGEBYSCORE', `${base}evz:${pu}:${name}`, '-inf', `(${this.now() - this.opts.eventsTtlS * 1000}`],
+        ];
+      }
+      case 'putBot':
+        return [['HSET', `${base}bot`, w.doc._id, JSON.stringify(w.doc)]];
+    }
+  }
+
+  private unindexRequest(base: string, doc: RequestDoc): Cmd[] {
+    const out: Cmd[] = [['ZREM', `${base}open`, doc.request_id]];
+    for (const u of doc.participants) out.push(['ZREM', `${base}open:p:${u}`, doc.request_id]);
+    for (const a of doc.snapshot.agents) out.push(['ZREM', `${base}open:a:${a.id_user}`, doc.request_id]);
+    return out;
+  }
+
+  /** Drops the lookups a project_user owns (only when they still point at it). */
+  private unindexProjectUser(base: string, pu: ProjectUserDoc): Cmd[] {
+    const out: Cmd[] = [];
+    const uid = memberUserId(pu);
+    // HDEL only if it still points here is not expressible without a read; the plan read it: the new put re-sets it.
+    if (uid !== undefined) out.push(['HDEL', `${base}pu:user`, uid], ['HSET', `${base}scope`, uid, '']);
+    if (pu.uuid_user !== undefined) out.push(['HDEL', `${base}pu:uuid`, pu.uuid_user]);
+    return out;
+  }
+
+  private topicArgs(topic: Topic): { a: string; b: string; limit: number } {
+    const h = this.opts.history;
+    switch (topic.kind) {
+      case 'requests':
+        return { a: '', b: '', limit: h.requests };
+      case 'request':
+        return { a: topic.requestId, b: '', limit: 0 };
+      case 'messages':
+        return { a: topic.requestId, b: '', limit: h.messages };
+      case 'project_user':
+        return { a: topic.projectUserId, b: '', limit: 0 };
+      case 'project_user_by_user':
+        return { a: topic.userKey, b: '', limit: 0 };
+      case 'events':
+        return { a: topic.projectUserId, b: topic.name ?? '', limit: h.events };
+      case 'bot':
+        return { a: topic.botId, b: '', limit: 0 };
+    }
+  }
+
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (isConnectionError(err)) throw new EngineUnavailableError(err);
+      throw err;
+    }
+  }
+}
+
+function scopeKey(pu: ProjectUserDoc): Scope | '' {
+  return viewerKey(pu) === null ? '' : scopeOf(pu);
+}
+
+function parse<T>(json: string | null): T | null {
+  return json === null ? null : (JSON.parse(json) as T);
+}
+
+function pairs(flat: Array<string | null>): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+  return out;
+}
+
+export function isConnectionError(err: unknown): boolean {
+  const msg = (err as Error)?.message ?? '';
+  return /Connection is closed|Stream isn't writeable|enableOfflineQueue|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|MaxRetriesPerRequest|connect|Cluster|LOADING/i.test(
+    msg,
+  );
+}
