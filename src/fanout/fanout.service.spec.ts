@@ -5,6 +5,7 @@ import { MemoryReadModel } from '../store/memory/memory-read-model';
 import { TopicRead } from '../store/read-model';
 import { Topic } from '../protocol/topic-grammar';
 import * as f from '../../test/helpers/factories';
+import { waitFor } from '../../test/helpers/wait-for';
 import { FanoutService } from './fanout.service';
 import { FrameSink, Subscription } from './subscription-registry';
 
@@ -92,5 +93,40 @@ describe('FanoutService subscribe without a gap', () => {
     ]);
     expect(sink.subscriptions.size).toBe(0);
     expect(fanout.subscriptionCount).toBe(0);
+  });
+});
+
+describe('FanoutService after missed envelopes', () => {
+  const store = new MemoryReadModel({
+    history: { requests: 100, messages: 300, events: 20 },
+    closedRequestTtlS: 60,
+    eventsTtlS: 3600,
+    dedupeTtlS: 60,
+  });
+  const bus = new MemoryBus();
+  const fanout = new FanoutService(store, bus, pino({ level: 'silent' }));
+  const ingest = async (raw: unknown) => {
+    const v = validateEnvelope(raw, 0, { maxEventBytes: 1 << 20 });
+    const r = await store.apply(v.event, Date.now());
+    if (r.outcome === 'applied') await bus.publish(r.envelope);
+    return r;
+  };
+
+  it('answers every live subscription with a fresh snapshot when the seq jumps or steps back', async () => {
+    await ingest({ type: 'project_user.create', data: f.projectUser('mp', 'u1', 'owner') });
+    const sink = new Sink('u1');
+    await fanout.subscribe(sink, '/mp/requests');
+    await ingest({ type: 'request.create', data: f.request('mp', 'a', { status: 100 }) });
+    // an envelope is lost on its way: the store applies it, the bus never delivers it
+    const lost = validateEnvelope({ type: 'request.create', data: f.request('mp', 'b', { status: 100 }) }, 0, { maxEventBytes: 1 << 20 });
+    await store.apply(lost.event, Date.now());
+    await ingest({ type: 'request.create', data: f.request('mp', 'c', { status: 100 }) });
+    await waitFor(() => sink.frames.filter((fr) => fr.payload.method === 'CREATE' && Array.isArray(fr.payload.message)).length === 2);
+    const resent = sink.frames.filter((fr) => Array.isArray(fr.payload.message)).at(-1);
+    expect(resent.payload.message.map((r: any) => r.request_id).sort()).toEqual(['a', 'b', 'c']);
+    // and the next envelope flows normally, once
+    const before = sink.frames.length;
+    await ingest({ type: 'request.create', data: f.request('mp', 'd', { status: 100 }) });
+    expect(sink.frames.slice(before).map((fr) => fr.payload.message.request_id)).toEqual(['d']);
   });
 });

@@ -128,10 +128,43 @@ export class FanoutService {
 
   // ---- delivery ----------------------------------------------------------------------------------
 
+  /**
+   * Re-answers every live subscription of every project with a fresh snapshot: after the bus reconnected,
+   * envelopes may have been missed while it was away.
+   */
+  resyncAll(reason: string): void {
+    for (const [projectId, project] of this.projects) this.resync(projectId, project, reason);
+  }
+
+  private resync(projectId: string, project: ProjectSubscriptions, reason: string): void {
+    const subs = [...project.live()];
+    if (subs.length === 0) return;
+    this.log.warn({ project: projectId, subscriptions: subs.length, reason }, 'resynchronizing subscriptions with fresh snapshots');
+    for (const sub of subs) {
+      project.suspend(sub);
+      const answer = this.answer(sub.sink, sub, project, false);
+      sub.inflight = answer;
+      void answer.finally(() => {
+        if (sub.inflight === answer) sub.inflight = null;
+      });
+    }
+  }
+
   private onEnvelope(env: Envelope): void {
     const project = this.projects.get(env.projectId);
     if (!project) return;
     try {
+      const last = project.lastSeq;
+      project.lastSeq = env.seq;
+      if (last !== null && env.seq !== last + 1) {
+        // A gap (missed envelopes) or a step back (the store restarted empty): the live state of every
+        // subscription may be off, so each gets a fresh snapshot; this envelope is replayed if newer.
+        this.resync(
+          env.projectId,
+          project,
+          env.seq > last ? `gap: seq ${last} then ${env.seq}` : `seq went back from ${last} to ${env.seq}`,
+        );
+      }
       for (const sub of project.pending) sub.pending!.push(env);
       this.deliver(env, this.candidates(project, env.change), new FrameCache());
     } catch (err) {

@@ -50,6 +50,13 @@ export class ProjectSubscriptions {
   readonly byUser = new Map<string, Set<Subscription>>();
   readonly pending = new Set<Subscription>();
   size = 0;
+  /** The last envelope seq seen for this project; a jump or a step back means frames were missed. */
+  lastSeq: number | null = null;
+
+  /** Every live (not pending) subscription. */
+  *live(): Iterable<Subscription> {
+    for (const set of this.byUser.values()) for (const s of set) if (!s.pending) yield s;
+  }
 
   /** Registers a subscription that is still reading its snapshot: it buffers envelopes. */
   addPending(sub: Subscription): void {
