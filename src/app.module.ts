@@ -1,32 +1,144 @@
-import { DynamicModule, Injectable, Module, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import {
+  DynamicModule,
+  Inject,
+  Injectable,
+  Module,
+  OnApplicationBootstrap,
+  OnApplicationShutdown,
+  OnModuleDestroy,
+  OnModuleInit,
+  Provider,
+} from '@nestjs/common';
+import type { Logger } from 'pino';
 import { AuthModule } from './auth/auth.module';
 import { Bus } from './bus/bus';
 import { MemoryBus } from './bus/memory/memory-bus';
+import { projectChannel } from './bus/redis/project-channel';
+import { RedisBus } from './bus/redis/redis-bus';
 import { AppConfig } from './config/app-config';
 import { APP_CONFIG, ConfigModule } from './config/config.module';
+import { RedisConnections } from './engine/redis-connections';
 import { FanoutService } from './fanout/fanout.service';
 import { RealtimeGateway } from './gateway/realtime.gateway';
 import { IngestController } from './ingest/http/ingest.controller';
 import { IngestPipeline } from './ingest/ingest-pipeline.service';
+import { RedisStreamConsumer } from './ingest/redis-stream/redis-stream-consumer';
 import { HealthController } from './ops/health.controller';
 import { LOGGER, createLogger } from './ops/logger';
+import { READINESS_CHECKS, ReadinessCheck, ReadinessService } from './ops/readiness.service';
 import { MemoryReadModel } from './store/memory/memory-read-model';
 import { ReadModel } from './store/read-model';
+import { RedisReadModel } from './store/redis/redis-read-model';
 
-/** Periodic housekeeping of the memory engine: closed-request and dedupe expiry. */
+const SWEEP_INTERVAL_MS = 60_000;
+
+/** Periodic housekeeping of the read model (closed-request and dedupe expiry), for either engine. */
 @Injectable()
-class MemorySweeper implements OnModuleInit, OnModuleDestroy {
+class ReadModelSweeper implements OnModuleInit, OnModuleDestroy {
   private timer: NodeJS.Timeout | null = null;
-  constructor(private readonly store: ReadModel) {}
+  constructor(
+    private readonly store: ReadModel,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {}
   onModuleInit(): void {
-    if (!(this.store instanceof MemoryReadModel)) return;
-    const store = this.store;
-    this.timer = setInterval(() => store.sweep(), 60_000);
+    this.timer = setInterval(() => {
+      Promise.resolve(this.store.sweep()).catch((err: unknown) => this.log.warn({ err }, 'read model sweep failed'));
+    }, SWEEP_INTERVAL_MS);
     this.timer.unref();
   }
   onModuleDestroy(): void {
     if (this.timer) clearInterval(this.timer);
   }
+}
+
+/**
+ * Redis engine lifecycle: the stream consumer starts once the app is up and stops first on shutdown; the
+ * connections close last, after the gateway has closed its sockets.
+ */
+@Injectable()
+class RedisEngineLifecycle implements OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
+  constructor(
+    private readonly connections: RedisConnections,
+    @Inject(RedisStreamConsumer) private readonly consumer: RedisStreamConsumer,
+    private readonly fanout: FanoutService,
+    private readonly bus: Bus,
+  ) {}
+  onApplicationBootstrap(): void {
+    this.consumer.start();
+    if (this.bus instanceof RedisBus) this.bus.onRejoined(() => this.fanout.resyncAll('the bus reconnected'));
+  }
+  async onModuleDestroy(): Promise<void> {
+    await this.consumer.stop();
+  }
+  async onApplicationShutdown(): Promise<void> {
+    await this.connections.close();
+  }
+}
+
+function memoryEngine(): Provider[] {
+  return [
+    {
+      provide: ReadModel,
+      useFactory: (c: AppConfig) =>
+        new MemoryReadModel({
+          history: c.history,
+          closedRequestTtlS: c.retention.closedRequestTtlS,
+          eventsTtlS: c.retention.eventsTtlS,
+          dedupeTtlS: c.ingest.dedupeTtlS,
+        }),
+      inject: [APP_CONFIG],
+    },
+    { provide: Bus, useClass: MemoryBus },
+    { provide: READINESS_CHECKS, useValue: [] },
+  ];
+}
+
+function redisEngine(): Provider[] {
+  return [
+    {
+      provide: RedisConnections,
+      useFactory: async (c: AppConfig, log: Logger) => {
+        const connections = new RedisConnections(c.redis!);
+        // Start even when Redis is away: /readyz says so, and everything resumes when it comes back.
+        await connections.ready(5000).catch((err: unknown) => log.warn({ err }, 'redis not reachable at start'));
+        return connections;
+      },
+      inject: [APP_CONFIG, LOGGER],
+    },
+    {
+      provide: ReadModel,
+      useFactory: (c: AppConfig, connections: RedisConnections) =>
+        new RedisReadModel(connections, {
+          history: c.history,
+          closedRequestTtlS: c.retention.closedRequestTtlS,
+          eventsTtlS: c.retention.eventsTtlS,
+          dedupeTtlS: c.ingest.dedupeTtlS,
+          channel: (projectId) => projectChannel(connections.prefix, projectId),
+        }),
+      inject: [APP_CONFIG, RedisConnections],
+    },
+    {
+      provide: Bus,
+      useFactory: (connections: RedisConnections, log: Logger) => new RedisBus(connections, log),
+      inject: [RedisConnections, LOGGER],
+    },
+    {
+      provide: RedisStreamConsumer,
+      useFactory: (c: AppConfig, connections: RedisConnections, pipeline: IngestPipeline, log: Logger) =>
+        new RedisStreamConsumer(connections, pipeline, { claimIdleMs: c.redis!.claimIdleMs, streamMaxLen: c.redis!.streamMaxLen }, log),
+      inject: [APP_CONFIG, RedisConnections, IngestPipeline, LOGGER],
+    },
+    {
+      provide: READINESS_CHECKS,
+      useFactory: (connections: RedisConnections, bus: Bus, consumer: RedisStreamConsumer): ReadinessCheck[] => [
+        { name: 'redis', ready: () => connections.commandReady },
+        { name: 'bus', ready: () => bus.connected },
+        { name: 'ingest_stream', ready: () => consumer.status.healthy },
+      ],
+      inject: [RedisConnections, Bus, RedisStreamConsumer],
+    },
+    RedisEngineLifecycle,
+  ];
 }
 
 /** The composition root: the engine's adapters are chosen here and nowhere else. */
@@ -39,19 +151,9 @@ export class AppModule {
       controllers: [IngestController, HealthController],
       providers: [
         { provide: LOGGER, useValue: createLogger(config.logLevel) },
-        {
-          provide: ReadModel,
-          useFactory: (c: AppConfig) =>
-            new MemoryReadModel({
-              history: c.history,
-              closedRequestTtlS: c.retention.closedRequestTtlS,
-              eventsTtlS: c.retention.eventsTtlS,
-              dedupeTtlS: c.ingest.dedupeTtlS,
-            }),
-          inject: [APP_CONFIG],
-        },
-        { provide: Bus, useClass: MemoryBus },
-        MemorySweeper,
+        ...(config.redis ? redisEngine() : memoryEngine()),
+        { provide: ReadinessService, useFactory: (checks: ReadinessCheck[]) => new ReadinessService(checks), inject: [READINESS_CHECKS] },
+        ReadModelSweeper,
         FanoutService,
         IngestPipeline,
         RealtimeGateway,

@@ -9,8 +9,18 @@ export type EnvelopeHandler = (envelope: Envelope) => void;
  */
 export abstract class Bus {
   abstract publish(envelope: Envelope): Promise<void>;
-  /** Reference counted: the channel stays joined until every join has been matched by a leave. */
+  /**
+   * Reference counted: the channel stays joined until every join has been matched by a leave. Resolves once
+   * the channel is joined, so every envelope published after that is delivered. A join counts even when it
+   * rejects (the backend is unreachable): the caller still matches it with one leave, and the bus joins the
+   * channel by itself when the backend is back, if the join has not been left by then.
+   */
   abstract join(projectId: string): Promise<void>;
   abstract leave(projectId: string): void;
   abstract onEnvelope(handler: EnvelopeHandler): void;
+  /**
+   * False while envelopes of joined projects may be missed: the backend is unreachable, or the bus has not yet
+   * confirmed its joined channels after a reconnect (readiness).
+   */
+  abstract get connected(): boolean;
 }

@@ -12,13 +12,17 @@ export class ApiExceptionFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
     const error = toApiError(exception);
-    if (error.status >= 500) this.log.error({ err: exception }, 'request failed');
+    // An ApiError is an answer; anything else reaching here is a bug worth its stack trace.
+    if (!(exception instanceof ApiError) && error.status >= 500) this.log.error({ err: exception }, 'request failed');
     sendApiError(res, error);
   }
 }
 
 export function toApiError(exception: unknown): ApiError {
   if (exception instanceof ApiError) return exception;
+  if (exception instanceof Error && exception.name === 'EngineUnavailableError') {
+    return new ApiError('unavailable', 'the engine (Redis) is unreachable: nothing was applied from this event on; retry');
+  }
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
     return apiErrorForStatus(status, status === 404 ? 'no such route' : undefined);

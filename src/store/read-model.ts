@@ -44,4 +44,6 @@ export abstract class ReadModel {
   /** True when an event id was applied within the dedupe window. */
   abstract isDuplicateEventId(id: string): Promise<boolean>;
   abstract rememberEventId(id: string): Promise<void>;
+  /** Housekeeping run periodically: closed requests past CLOSED_REQUEST_TTL_S, expired dedupe ids. */
+  abstract sweep(): Promise<void> | void;
 }

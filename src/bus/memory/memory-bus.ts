@@ -6,6 +6,11 @@ export class MemoryBus extends Bus {
   private readonly joined = new Map<string, number>();
   private readonly handlers: EnvelopeHandler[] = [];
 
+  /** In-process: nothing to lose. */
+  get connected(): boolean {
+    return true;
+  }
+
   publish(envelope: Envelope): Promise<void> {
     if (this.joined.has(envelope.projectId)) for (const h of this.handlers) h(envelope);
     return Promise.resolve();

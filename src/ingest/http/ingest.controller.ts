@@ -5,6 +5,7 @@ import { AppConfig } from '../../config/app-config';
 import { APP_CONFIG } from '../../config/config.module';
 import { ApiError } from '../../errors/api-error';
 import { LOGGER } from '../../ops/logger';
+import { ReadinessService } from '../../ops/readiness.service';
 import { IngestValidationError } from '../event-validation';
 import { IngestPipeline, IngestResult } from '../ingest-pipeline.service';
 
@@ -15,6 +16,7 @@ export class IngestController {
 
   constructor(
     private readonly pipeline: IngestPipeline,
+    private readonly readiness: ReadinessService,
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(LOGGER) private readonly log: Logger,
   ) {
@@ -25,6 +27,9 @@ export class IngestController {
   @HttpCode(202)
   async ingest(@Headers('authorization') authorization: string | undefined, @Body() body: unknown): Promise<IngestResult> {
     this.authorize(authorization);
+    if (this.readiness.isDraining) throw new ApiError('unavailable', 'this replica is draining: send to another one');
+    if (!this.readiness.isReady('redis'))
+      throw new ApiError('unavailable', 'the engine (Redis) is unreachable: nothing was applied; retry');
     if (typeof body !== 'object' || body === null) {
       throw new ApiError('bad_request', 'body must be an event envelope or an array of envelopes (Content-Type: application/json)');
     }

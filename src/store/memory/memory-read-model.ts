@@ -110,7 +110,7 @@ export class MemoryReadModel extends ReadModel {
   }
 
   /** Drops closed requests past their TTL (with their messages) and expired dedupe ids. */
-  sweep(): void {
+  override sweep(): void {
     const now = this.now();
     const ttl = this.opts.closedRequestTtlS * 1000;
     for (const state of this.projects.values()) {

@@ -168,7 +168,7 @@ export class RedisReadModel extends ReadModel {
   }
 
   /** Removes closed requests past CLOSED_REQUEST_TTL_S (with their messages) and expired events, in every project. */
-  async sweep(): Promise<void> {
+  override async sweep(): Promise<void> {
     const projects = await this.redis.smembers(`${this.prefix}projects`);
     const cutoff = this.now() - this.opts.closedRequestTtlS * 1000;
     for (const projectId of projects) {
