@@ -38,20 +38,23 @@ class Sink implements FrameSink {
   }
 }
 
-describe('FanoutService subscribe without a gap', () => {
-  const store = new GatedReadModel({
-    history: { requests: 100, messages: 300, events: 20 },
-    closedRequestTtlS: 60,
-    eventsTtlS: 3600,
-    dedupeTtlS: 60,
-  });
+const STORE_OPTIONS = { history: { requests: 100, messages: 300, events: 20 }, closedRequestTtlS: 60, eventsTtlS: 3600, dedupeTtlS: 60 };
+
+/** A fan-out over a memory store and bus, and an ingest that applies then publishes like the pipeline. */
+function harness<S extends MemoryReadModel>(store: S) {
   const bus = new MemoryBus();
   const fanout = new FanoutService(store, bus, pino({ level: 'silent' }));
   const ingest = async (raw: unknown) => {
     const v = validateEnvelope(raw, 0, { maxEventBytes: 1 << 20 });
     const r = await store.apply(v.event, Date.now());
     if (r.outcome === 'applied') await bus.publish(r.envelope);
+    return r;
   };
+  return { store, bus, fanout, ingest };
+}
+
+describe('FanoutService subscribe without a gap', () => {
+  const { store, fanout, ingest } = harness(new GatedReadModel(STORE_OPTIONS));
 
   it('drops what the snapshot already holds and replays, after the snapshot, what was applied after the read', async () => {
     await ingest({ type: 'project_user.create', data: f.projectUser('gp', 'u1', 'owner') });
@@ -97,20 +100,7 @@ describe('FanoutService subscribe without a gap', () => {
 });
 
 describe('FanoutService after missed envelopes', () => {
-  const store = new MemoryReadModel({
-    history: { requests: 100, messages: 300, events: 20 },
-    closedRequestTtlS: 60,
-    eventsTtlS: 3600,
-    dedupeTtlS: 60,
-  });
-  const bus = new MemoryBus();
-  const fanout = new FanoutService(store, bus, pino({ level: 'silent' }));
-  const ingest = async (raw: unknown) => {
-    const v = validateEnvelope(raw, 0, { maxEventBytes: 1 << 20 });
-    const r = await store.apply(v.event, Date.now());
-    if (r.outcome === 'applied') await bus.publish(r.envelope);
-    return r;
-  };
+  const { store, fanout, ingest } = harness(new MemoryReadModel(STORE_OPTIONS));
 
   it('answers every live subscription with a fresh snapshot when the seq jumps or steps back', async () => {
     await ingest({ type: 'project_user.create', data: f.projectUser('mp', 'u1', 'owner') });
