@@ -98,7 +98,7 @@ function redisEngine(): Provider[] {
     {
       provide: RedisConnections,
       useFactory: async (c: AppConfig, log: Logger) => {
-        const connections = new RedisConnections(c.redis!);
+        const connections = new RedisConnections(c.redis!, log);
         // Start even when Redis is away: /readyz says so, and everything resumes when it comes back.
         await connections.ready(5000).catch((err: unknown) => log.warn({ err }, 'redis not reachable at start'));
         return connections;

@@ -1,5 +1,6 @@
 import Redis from 'ioredis';
 import { Socket, connect, createServer } from 'node:net';
+import pino from 'pino';
 import { describeBusContract, envelope } from '../src/bus/bus.contract';
 import { keySlot } from '../src/bus/redis/key-slot';
 import { projectChannel } from '../src/bus/redis/project-channel';
@@ -12,11 +13,11 @@ import { waitFor } from './helpers/wait-for';
 const PREFIX = 'rt-bus:';
 
 /** One replica's bus on its own connections; `close` releases them. */
-async function openBus(config: Omit<RedisConfig, 'prefix' | 'claimIdleMs' | 'streamMaxLen'>) {
+async function openBus(config: Omit<RedisConfig, 'prefix' | 'claimIdleMs' | 'streamMaxLen'>, log?: pino.Logger) {
   const connections = new RedisConnections({ ...config, prefix: PREFIX, claimIdleMs: 30_000, streamMaxLen: 10_000 });
   // The command connection reports reconnect attempts here; without a listener ioredis prints them.
   connections.command.on('error', () => undefined);
-  const bus = new RedisBus(connections);
+  const bus = new RedisBus(connections, log);
   const received: Envelope[] = [];
   bus.onEnvelope((e) => received.push(e));
   await connections.ready(10_000); // the publishing connection
@@ -64,6 +65,25 @@ async function delayedLink(targetPort: number, delayMs: number): Promise<{ url: 
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/**
+ * An outage of one server: `end()` relaunches it on the same port, once; call it again from `finally`, so a
+ * failed test does not leave the server down for the suite's cleanup.
+ */
+function outage(server: RedisServer): { begin(): Promise<void>; end(): Promise<void> } {
+  let down = false;
+  return {
+    begin: async () => {
+      down = true;
+      await server.kill();
+    },
+    end: async () => {
+      if (!down) return;
+      down = false;
+      await server.launch();
     },
   };
 }
@@ -129,8 +149,15 @@ describe('RedisBus on one redis-server', () => {
     }
   });
 
-  it('drops a malformed message and keeps delivering', async () => {
-    const r = await openBus({ url: server.url });
+  it('logs and drops a malformed message, survives a failing handler, and keeps delivering', async () => {
+    const logs: Array<{ level: number; msg: string }> = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
+    const r = await openBus({ url: server.url }, log);
+    r.bus.onEnvelope(() => {
+      throw new Error('handler bug');
+    });
+    const after: Envelope[] = [];
+    r.bus.onEnvelope((e) => after.push(e));
     const admin = new Redis(server.url);
     try {
       await r.bus.join('malformed-p');
@@ -142,6 +169,13 @@ describe('RedisBus on one redis-server', () => {
       await r.bus.publish(valid);
       await waitFor(() => r.received.length > 0, { what: 'the valid envelope' });
       expect(r.received).toEqual([valid]);
+      expect(after).toEqual([valid]); // the handler registered after the failing one still got it
+      expect(logs.filter((l) => l.msg === 'malformed bus message dropped')).toHaveLength(3);
+      expect(logs.filter((l) => l.msg === 'envelope handler failed')).toHaveLength(1);
+      expect(JSON.stringify(logs)).not.toContain('not json'); // never the message text
+
+      await r.bus.publish(envelope('malformed-p', 8));
+      await waitFor(() => r.received.length === 2, { what: 'the next envelope' });
     } finally {
       admin.disconnect();
       await r.close();
@@ -165,18 +199,19 @@ describe('RedisBus across a Redis outage', () => {
     const publisher = await openBus({ url: server.url });
     const rejoined: string[][] = [];
     receiver.bus.onRejoined((ids) => rejoined.push([...ids]));
+    const redisOutage = outage(server);
     try {
       await receiver.bus.join('outage-p');
       await publisher.bus.publish(envelope('outage-p', 1));
       await waitFor(() => receiver.received.length === 1, { what: 'delivery before the outage' });
 
-      await server.kill();
+      await redisOutage.begin();
       await waitFor(() => !receiver.bus.connected, { what: 'connected false' });
       await expect(receiver.bus.join('outage-q')).rejects.toBeInstanceOf(BusUnavailableError);
       receiver.bus.leave('outage-q'); // a rejected join is still matched by a leave
       await expect(publisher.bus.publish(envelope('outage-p', 2))).rejects.toThrow();
 
-      await server.launch();
+      await redisOutage.end();
       await waitFor(() => receiver.bus.connected, { what: 'connected true again', timeoutMs: 10_000 });
       await waitFor(() => rejoined.length > 0, { what: 'rejoined reported' });
       expect(rejoined).toEqual([['outage-p']]); // not outage-q: its join was left
@@ -192,6 +227,7 @@ describe('RedisBus across a Redis outage', () => {
         admin.disconnect();
       }
     } finally {
+      await redisOutage.end();
       await Promise.all([receiver.close(), publisher.close()]);
     }
   });
@@ -199,16 +235,18 @@ describe('RedisBus across a Redis outage', () => {
   it('subscribes by itself after the outage a project whose join failed and was not left', async () => {
     const receiver = await openBus({ url: server.url });
     const publisher = await openBus({ url: server.url });
+    const redisOutage = outage(server);
     try {
-      await server.kill();
+      await redisOutage.begin();
       await waitFor(() => !receiver.bus.connected, { what: 'connected false' });
       await expect(receiver.bus.join('outage-r')).rejects.toBeInstanceOf(BusUnavailableError);
-      await server.launch();
+      await redisOutage.end();
       await waitFor(() => receiver.bus.connected, { what: 'connected true again', timeoutMs: 10_000 });
       await publishWhenBack(publisher.bus, envelope('outage-r', 1));
       await waitFor(() => receiver.received.length === 1, { what: 'delivery of the project joined during the outage' });
       receiver.bus.leave('outage-r');
     } finally {
+      await redisOutage.end();
       await Promise.all([receiver.close(), publisher.close()]);
     }
   });
@@ -300,32 +338,46 @@ describe('RedisBus on a 3-master cluster (sharded pub/sub)', () => {
 
   it('resumes the channels of a shard whose master restarted, while the other shards keep delivering', async () => {
     const owner = await slotOwners();
-    const victimPort = cluster.nodes[1]!.port;
-    const ownedBy = (id: string) => owner(keySlot(projectChannel(PREFIX, id)));
-    const ids = Array.from({ length: 100 }, (_, i) => `restart-${i}`);
-    const onVictim = ids.find((id) => ownedBy(id) === victimPort)!;
-    const elsewhere = ids.find((id) => ownedBy(id) !== victimPort)!;
     const victim = cluster.nodes[1]!;
+    const ownedBy = (id: string) => owner(keySlot(projectChannel(PREFIX, id)));
+    const ids = Array.from({ length: 200 }, (_, i) => `restart-${i}`);
+    const [downDuringJoin, ...onVictim] = ids.filter((id) => ownedBy(id) === victim.port).slice(0, 4) as [string, ...string[]];
+    const elsewhere = ids.find((id) => ownedBy(id) !== victim.port)!;
+    const shardOutage = outage(victim);
 
     const receiver = await openBus(config());
     const publisher = await openBus(config());
+    const admin = new Redis(victim.port, '127.0.0.1', { lazyConnect: true });
     const rejoined: string[] = [];
     receiver.bus.onRejoined((ids) => rejoined.push(...ids));
     try {
-      await Promise.all([receiver.bus.join(onVictim), receiver.bus.join(elsewhere)]);
+      await Promise.all([...onVictim, elsewhere].map((p) => receiver.bus.join(p)));
 
-      await victim.kill();
+      await shardOutage.begin();
       await waitFor(() => !receiver.bus.connected, { what: 'connected false' });
       await publisher.bus.publish(envelope(elsewhere, 1));
       await waitFor(() => receiver.received.some((e) => e.projectId === elsewhere), { what: 'delivery from a live shard' });
+      await expect(receiver.bus.join(downDuringJoin)).rejects.toThrow();
+      receiver.bus.leave(downDuringJoin);
 
-      await victim.launch();
+      await shardOutage.end();
       await waitFor(() => receiver.bus.connected, { what: 'connected true again', timeoutMs: 15_000 });
       await waitFor(() => rejoined.length > 0, { what: 'rejoined reported' });
-      expect(rejoined).toEqual([onVictim]); // the live shard's channel never lost its subscription
-      await publishWhenBack(publisher.bus, envelope(onVictim, 1));
-      await waitFor(() => receiver.received.some((e) => e.projectId === onVictim), { what: 'delivery from the restarted shard' });
+      expect(rejoined.sort()).toEqual([...onVictim].sort()); // the live shard's channel never lost its subscription
+      for (const p of onVictim) await publishWhenBack(publisher.bus, envelope(p, 1));
+      await waitFor(() => onVictim.every((p) => receiver.received.some((e) => e.projectId === p)), {
+        what: 'delivery from the restarted shard',
+      });
+
+      await admin.connect();
+      for (const p of onVictim) expect(await numsub(admin, 'SHARDNUMSUB', projectChannel(PREFIX, p))).toBe(1);
+      await eventually(
+        async () => (await numsub(admin, 'SHARDNUMSUB', projectChannel(PREFIX, downDuringJoin))) === 0,
+        'no subscription left for the join that failed',
+      );
     } finally {
+      admin.disconnect();
+      await shardOutage.end();
       await Promise.all([receiver.close(), publisher.close()]);
     }
   }, 60_000);

@@ -1,4 +1,5 @@
 import Redis, { Cluster, ClusterOptions, RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
 import { AppConfig } from '../config/app-config';
 
 export type RedisClient = Redis | Cluster;
@@ -16,7 +17,10 @@ export class RedisConnections {
   readonly subscriber: RedisClient;
   private readonly extra: RedisClient[] = [];
 
-  constructor(readonly config: RedisConfig) {
+  constructor(
+    readonly config: RedisConfig,
+    private readonly log?: Logger,
+  ) {
     this.command = this.create('command', { enableOfflineQueue: false });
     this.subscriber = this.create('subscriber', { enableOfflineQueue: true });
   }
@@ -59,8 +63,10 @@ export class RedisConnections {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.command, this.subscriber, ...this.extra].map((c) => c.quit()));
-    for (const c of [this.command, this.subscriber, ...this.extra]) c.disconnect();
+    const all = [this.command, this.subscriber, ...this.extra];
+    await Promise.allSettled(all.map((c) => c.quit()));
+    // quit() may fail while Redis is away; a client that did end must not be disconnected again (a stray timer).
+    for (const c of all) if (c.status !== 'end') c.disconnect();
   }
 
   private create(name: string, opts: { enableOfflineQueue: boolean }): RedisClient {
@@ -78,8 +84,22 @@ export class RedisConnections {
         shardedSubscribers: true,
         clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
       };
-      return new Cluster([...this.config.clusterNodes], clusterOpts);
+      return this.watched(name, new Cluster([...this.config.clusterNodes], clusterOpts));
     }
-    return new Redis(this.config.url!, base);
+    return this.watched(name, new Redis(this.config.url!, base));
+  }
+
+  /** Connection errors are expected during outages (ioredis reconnects): log them, never leave them unhandled. */
+  private watched<C extends RedisClient>(name: string, client: C): C {
+    let down = false;
+    client.on('error', (err: Error) => {
+      if (!down) this.log?.warn({ connection: name, err: err.message }, 'redis connection error');
+      down = true;
+    });
+    client.on('ready', () => {
+      if (down) this.log?.info({ connection: name }, 'redis connection ready again');
+      down = false;
+    });
+    return client;
   }
 }

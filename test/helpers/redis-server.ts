@@ -97,7 +97,8 @@ export class RedisServer {
   /** SIGKILL: an outage, not a shutdown. */
   async kill(): Promise<void> {
     const proc = this.proc;
-    if (!proc || proc.exitCode !== null) return;
+    // A child killed by a signal has signalCode set and exitCode null.
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise((r) => proc.once('exit', r));
     proc.kill('SIGKILL');
     await exited;

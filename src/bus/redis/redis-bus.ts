@@ -90,7 +90,7 @@ export class RedisBus extends Bus {
       // The sharded subscriber group names the node whose subscriber connection ended (the connection pool's
       // own '-node' events carry no node key). Its subscriptions are gone until ioredis re-subscribes them.
       sub.on('-node', (_redis: unknown, nodeKey?: unknown) => {
-        if (typeof nodeKey === 'string') this.shardLost(sub, nodeKey);
+        if (typeof nodeKey === 'string') this.shardLost(nodeKey);
       });
       // Emitted after ioredis rebuilt its sharded subscribers (also when a node is still unreachable).
       sub.on('subscribersReady', () => this.repair());
@@ -218,6 +218,7 @@ export class RedisBus extends Bus {
   }
 
   private async unsubscribeNow(s: ChannelState): Promise<void> {
+    if (s.joins > 0) return; // joined again meanwhile: stay subscribed
     if (!s.subscribed && !s.dirty) return;
     s.subscribed = false;
     try {
@@ -253,7 +254,8 @@ export class RedisBus extends Bus {
   // ---- outages ------------------------------------------------------------------------------------
 
   private connectionLost(): void {
-    if (!this.outage) {
+    const shuttingDown = this.subscriber.status === 'end' || this.subscriber.status === 'disconnecting';
+    if (!this.outage && !shuttingDown) {
       this.outage = true;
       this.log?.warn({ channels: this.channels.size }, 'bus lost its redis connection; joined channels resume on reconnect');
     }
@@ -269,10 +271,10 @@ export class RedisBus extends Bus {
     for (const reject of cut) reject(new BusUnavailableError('redis subscriber connection lost'));
   }
 
-  private shardLost(cluster: Cluster, nodeKey: string): void {
+  private shardLost(nodeKey: string): void {
     let n = 0;
     for (const s of this.channels.values()) {
-      if (cluster.slots[keySlot(s.channel)]?.[0] !== nodeKey) continue;
+      if (this.shardOf(s.channel) !== nodeKey) continue;
       if (s.subscribed) {
         s.subscribed = false;
         s.dirty = true;
@@ -288,23 +290,53 @@ export class RedisBus extends Bus {
   /** Confirms every joined channel that is not confirmed, and drops subscriptions nobody needs any more. */
   private repair(): void {
     if (this.subscriber.status !== 'ready') return;
-    const pending: Promise<void>[] = [];
+    const byShard = new Map<string, ChannelState[]>();
     for (const s of [...this.channels.values()]) {
-      if (s.joins > 0 && !s.subscribed) pending.push(this.ensureSubscribed(s));
-      else if (s.joins === 0 && s.dirty) this.enqueue(s, () => this.unsubscribeNow(s)).catch(noop);
+      if (s.joins > 0 && !s.subscribed) {
+        const shard = this.shardOf(s.channel);
+        const group = byShard.get(shard);
+        if (group) group.push(s);
+        else byShard.set(shard, [s]);
+      } else if (s.joins === 0 && s.dirty) {
+        this.enqueue(s, () => this.unsubscribeNow(s)).catch(noop);
+      }
     }
+    const groups = [...byShard.values()];
+    const channels = groups.reduce((n, g) => n + g.length, 0);
     this.repairing += 1;
-    void Promise.allSettled(pending).then((results) => {
+    void Promise.all(groups.map((g) => this.resubscribe(g))).then((failures) => {
       this.repairing -= 1;
-      const failed = results.filter((r) => r.status === 'rejected').length;
+      const failed = failures.reduce((n, f) => n + f, 0);
       if (failed > 0) {
-        this.log?.warn({ channels: pending.length, failed }, 'bus could not resubscribe every channel yet');
-      } else if (this.outage || pending.length > 0) {
-        this.log?.info({ channels: pending.length }, 'bus resubscribed its channels');
+        this.log?.warn({ channels, failed }, 'bus could not resubscribe every channel yet');
+      } else if (this.outage || channels > 0) {
+        this.log?.info({ channels }, 'bus resubscribed its channels');
         this.outage = false;
       }
       this.reportRejoined();
     });
+  }
+
+  /**
+   * Subscribes the channels of one shard again, one channel first: while the shard is still down only that one
+   * command fails. (ioredis adds every channel it is asked to SSUBSCRIBE to its list for re-subscription before
+   * sending it, failed or not, so retrying them all at every attempt would grow that list for as long as the
+   * outage lasts.) Resolves with the number of channels still not subscribed.
+   */
+  private async resubscribe(group: ChannelState[]): Promise<number> {
+    const [first, ...rest] = group;
+    const scout = await this.ensureSubscribed(first!).then(
+      () => true,
+      () => false,
+    );
+    if (!scout) return group.length;
+    const results = await Promise.allSettled(rest.map((s) => this.ensureSubscribed(s)));
+    return results.filter((r) => r.status === 'rejected').length;
+  }
+
+  /** The master that owns a channel on a cluster ('' when unknown, and on a single Redis). */
+  private shardOf(channel: string): string {
+    return this.subscriber instanceof Cluster ? (this.subscriber.slots[keySlot(channel)]?.[0] ?? '') : '';
   }
 
   private reportRejoined(): void {
