@@ -83,6 +83,43 @@ function multiReplicaSuite(name: string, engineEnv: () => Record<string, string>
       expect((await c.subscribe(`/${P}/requests`)).payload.code).toBe('forbidden');
     });
 
+    it('never sends a subscriber a frame its snapshot already holds, while envelopes are in flight from the other replica', async () => {
+      const P = `mr-race-${Date.now()}`;
+      await b.ingestOk([
+        { type: 'project_user.create', data: f.projectUser(P, 'owner', 'owner') },
+        { type: 'request.create', data: f.request(P, 'r1', { status: 200 }) },
+      ]);
+      const keep = await connect(a, 'owner');
+      await keep.subscribe(`/${P}/requests/r1`);
+      let stop = false;
+      let n = 0;
+      const pump = async () => {
+        while (!stop) {
+          n += 1;
+          await (n % 2 ? b : a).ingestOk({ type: 'message.create', data: f.message(P, 'r1', { _id: `m${String(n).padStart(6, '0')}` }) });
+        }
+      };
+      const pumps = [pump(), pump()];
+      const topic = `/${P}/requests/r1/messages`;
+      const repeated: string[] = [];
+      try {
+        for (let i = 0; i < 60; i++) {
+          const c = await connect(a, 'owner');
+          const snap = await c.subscribe(topic);
+          const inSnapshot = new Set<string>((snap.payload.message as any[]).map((m) => m._id));
+          await waitFor(() => c.topicFrames(topic).length > 1, { what: 'a live message' });
+          await c.sync();
+          for (const fr of c.topicFrames(topic).slice(1))
+            if (inSnapshot.has(fr.payload.message._id)) repeated.push(`#${i}: ${fr.payload.message._id}`);
+          c.close();
+        }
+      } finally {
+        stop = true;
+        await Promise.all(pumps);
+      }
+      expect(repeated).toEqual([]);
+    });
+
     it('keeps the newest version under concurrent updates through both replicas, and never sends a client an older one', async () => {
       const P = `mr-conc-${Date.now()}`;
       await a.ingestOk({ type: 'project_user.create', data: f.projectUser(P, 'owner', 'owner') });

@@ -101,6 +101,7 @@ export class FanoutService {
         this.end(held, decision.code, decision.message);
         return;
       }
+      held.snapshotSeq = read.seq;
       held.scope = decision.viewer.scope;
       held.audience = decision.audience;
       sink.send(Buffer.from(publishFrame(topicString, 'CREATE', decision.snapshot)));
@@ -108,7 +109,7 @@ export class FanoutService {
       held.pending = null;
       project.activate(held);
       for (const env of buffered) {
-        if (env.seq > read.seq && sink.subscriptions.get(topicString) === held) this.deliver(env, [held], new FrameCache());
+        if (sink.subscriptions.get(topicString) === held) this.deliver(env, [held], new FrameCache());
       }
     } catch (err) {
       this.log.error({ err, conn: sink.id, topic: topicString }, 'subscribe failed');
@@ -230,6 +231,7 @@ export class FanoutService {
   private deliver(env: Envelope, subs: Iterable<Subscription>, frames: FrameCache): void {
     const change = env.change;
     for (const sub of subs) {
+      if (env.seq <= sub.snapshotSeq) continue; // already in its snapshot
       switch (change.type) {
         case 'request':
           this.onRequest(sub, change.prev, change.next, frames);

@@ -19,6 +19,11 @@ export class Subscription {
   audience: RequestAudience | null = null;
   /** While a snapshot is being read: envelopes that arrived meanwhile, replayed after it. */
   pending: Envelope[] | null = [];
+  /**
+   * The seq of its snapshot: envelopes at or below it are already in the snapshot. Over Redis an envelope
+   * applied before the snapshot read can still be in flight when the subscription goes live.
+   */
+  snapshotSeq = 0;
   /** The subscribe answering this subscription right now, if any. */
   inflight: Promise<void> | null = null;
 
