@@ -65,7 +65,15 @@ class RedisEngineLifecycle implements OnApplicationBootstrap, OnModuleDestroy, O
   ) {}
   onApplicationBootstrap(): void {
     this.consumer.start();
-    if (this.bus instanceof RedisBus) this.bus.onRejoined(() => this.fanout.resyncAll('the bus reconnected'));
+    if (this.bus instanceof RedisBus) {
+      // The subscriber may be back before the command connection: snapshots are read once commands work.
+      this.bus.onRejoined(() => {
+        this.connections.ready(60_000).then(
+          () => this.fanout.resyncAll('the bus reconnected'),
+          () => undefined,
+        );
+      });
+    }
   }
   async onModuleDestroy(): Promise<void> {
     await this.consumer.stop();

@@ -84,7 +84,7 @@ export class FanoutService {
     }
   }
 
-  private async answer(sink: FrameSink, held: Subscription, project: ProjectSubscriptions, join: boolean): Promise<void> {
+  private async answer(sink: FrameSink, held: Subscription, project: ProjectSubscriptions, join: boolean, resync = false): Promise<void> {
     const { topic, topicString } = held;
     try {
       // Joined before the read, so that no envelope applied after the read can be missed.
@@ -93,6 +93,13 @@ export class FanoutService {
       if (sink.subscriptions.get(topicString) !== held) return; // unsubscribed or closed meanwhile
       if (held.pending === null) return; // a concurrent re-subscribe already answered
       const decision = decideSubscribe(topic, sink.userId, read);
+      if (!decision.ok && resync && (read.seq === 0 || read.member === null || decision.code === 'not_found')) {
+        // The store lost what this subscription was granted on (restarted empty, reload in progress): wait.
+        // What was buffered is older than the next read, so it need not be kept.
+        held.parked = true;
+        held.pending = [];
+        return;
+      }
       if (!decision.ok) {
         this.log.info(
           { conn: sink.id, user: sink.userId, project: topic.projectId, topic: topicString, code: decision.code },
@@ -112,6 +119,11 @@ export class FanoutService {
         if (sink.subscriptions.get(topicString) === held) this.deliver(env, [held], new FrameCache());
       }
     } catch (err) {
+      if (resync && sink.subscriptions.get(topicString) === held) {
+        held.parked = true; // the store is unreachable again: retried with the next envelope
+        held.pending = [];
+        return;
+      }
       this.log.error({ err, conn: sink.id, topic: topicString }, 'subscribe failed');
       if (sink.subscriptions.get(topicString) === held) this.end(held, 'internal', 'the subscription could not be answered; try again');
     }
@@ -143,12 +155,17 @@ export class FanoutService {
     this.log.warn({ project: projectId, subscriptions: subs.length, reason }, 'resynchronizing subscriptions with fresh snapshots');
     for (const sub of subs) {
       project.suspend(sub);
-      const answer = this.answer(sub.sink, sub, project, false);
-      sub.inflight = answer;
-      void answer.finally(() => {
-        if (sub.inflight === answer) sub.inflight = null;
-      });
+      this.reanswer(sub, project);
     }
+  }
+
+  private reanswer(sub: Subscription, project: ProjectSubscriptions): void {
+    sub.parked = false;
+    const answer = this.answer(sub.sink, sub, project, false, true);
+    sub.inflight = answer;
+    void answer.finally(() => {
+      if (sub.inflight === answer) sub.inflight = null;
+    });
   }
 
   private onEnvelope(env: Envelope): void {
@@ -166,7 +183,10 @@ export class FanoutService {
           env.seq > last ? `gap: seq ${last} then ${env.seq}` : `seq went back from ${last} to ${env.seq}`,
         );
       }
-      for (const sub of project.pending) sub.pending!.push(env);
+      for (const sub of project.pending) {
+        sub.pending!.push(env);
+        if (sub.parked) this.reanswer(sub, project);
+      }
       this.deliver(env, this.candidates(project, env.change), new FrameCache());
     } catch (err) {
       this.log.error({ err, project: env.projectId, seq: env.seq }, 'delivery failed');

@@ -24,6 +24,11 @@ export class Subscription {
    * applied before the snapshot read can still be in flight when the subscription goes live.
    */
   snapshotSeq = 0;
+  /**
+   * A resync found nothing to answer with yet (the store restarted empty and is being reloaded, or was
+   * unreachable): the subscription waits, buffering, and is answered again with the project's next envelope.
+   */
+  parked = false;
   /** The subscribe answering this subscription right now, if any. */
   inflight: Promise<void> | null = null;
 

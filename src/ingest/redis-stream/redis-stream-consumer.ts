@@ -81,6 +81,9 @@ export class RedisStreamConsumer {
   private reader: RedisClient | null = null;
   private loop: Promise<void> | null = null;
   private stopping = false;
+  /** Rejects when stop() is called: what a read in flight races against. */
+  private stopped: Promise<never> = new Promise<never>(() => undefined);
+  private stop$: (() => void) | null = null;
   private wake: (() => void) | null = null;
   private groupReady = false;
   /** Set after a failure (and at start): this consumer's own pending entries are read again from here. */
@@ -135,6 +138,10 @@ export class RedisStreamConsumer {
     this.stopping = false;
     // The blocking read gets a connection of its own; stop() disconnects it, so a restart needs a new one.
     this.reader ??= this.connections.createExtra('stream');
+    this.stopped = new Promise<never>((_, reject) => {
+      this.stop$ = () => reject(new Error('stream consumer stopped'));
+    });
+    this.stopped.catch(() => undefined);
     this.ownPendingFrom = '0';
     this.nextMaintenanceAt = 0;
     this.log.info({ stream: this.stream, group: this.group, consumer: this.consumer }, 'stream ingest started');
@@ -146,6 +153,7 @@ export class RedisStreamConsumer {
     const loop = this.loop;
     if (!loop) return;
     this.stopping = true;
+    this.stop$?.();
     this.wake?.();
     // A blocking XREADGROUP only returns when its connection goes away. Entries it was about to deliver
     // stay pending on this consumer and are claimed by another one after claimIdleMs.
@@ -265,10 +273,13 @@ export class RedisStreamConsumer {
   private async read(from: string, blockMs: number): Promise<StreamEntry[]> {
     const reader = this.reader;
     if (!reader) throw new Error('stream consumer stopped');
-    const reply: unknown =
+    const command =
       from === '>'
-        ? await reader.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', this.batch, 'BLOCK', blockMs, 'STREAMS', this.stream, '>')
-        : await reader.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', this.batch, 'STREAMS', this.stream, from);
+        ? reader.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', this.batch, 'BLOCK', blockMs, 'STREAMS', this.stream, '>')
+        : reader.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', this.batch, 'STREAMS', this.stream, from);
+    // During an outage a blocking read waits in the reconnecting connection's queue and never settles, even on
+    // disconnect(): stop() must not wait for it.
+    const reply: unknown = await Promise.race([command, this.stopped]);
     return parseReadGroup(reply);
   }
 
