@@ -153,7 +153,8 @@ export class RedisStreamConsumer {
     const loop = this.loop;
     if (!loop) return;
     this.stopping = true;
-    this.stop$?.();
+    // A connected reader settles its read on disconnect (below); one that is reconnecting never would.
+    if (this.reader && this.reader.status !== 'ready') this.stop$?.();
     this.wake?.();
     // A blocking XREADGROUP only returns when its connection goes away. Entries it was about to deliver
     // stay pending on this consumer and are claimed by another one after claimIdleMs.
