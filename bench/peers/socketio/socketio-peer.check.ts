@@ -1,0 +1,124 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectSocketIoClient, startSocketIoPeer } from './socketio-peer';
+
+/**
+ * Hand-run check of the Socket.IO peer (jest does not look in bench/): a throwaway redis-server, two peer
+ * processes, one client on each, a request.update ingested on process 0 and a request.create on process 1:
+ * both clients must get both, in order.
+ * Exits 0 and prints OK, or exits 1 with the reason. From the repository root:
+ *
+ *   npx tsc --outDir /tmp/sio-build --rootDir . bench/peers/socketio/*.ts --module commonjs --target ES2022 \
+ *     --esModuleInterop --skipLibCheck --strict
+ *   NODE_PATH=$PWD/node_modules node /tmp/sio-build/bench/peers/socketio/socketio-peer.check.js
+ */
+
+const DEADLINE_MS = 10_000;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRedis(): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'sio-check-redis-'));
+  const proc: ChildProcess = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  // redis-server prints "Ready to accept connections" once it listens.
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    proc.once('error', reject);
+    proc.once('exit', () => reject(new Error(`redis-server exited: ${out}`)));
+    proc.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('Ready to accept connections')) resolve();
+    });
+  });
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: async () => {
+      proc.removeAllListeners('exit');
+      const done = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGKILL');
+      await done;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function ingest(url: string, body: unknown): Promise<void> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const answer = (await res.json()) as { accepted?: number };
+  const count = Array.isArray(body) ? body.length : 1;
+  if (res.status !== 202 || answer.accepted !== count) throw new Error(`ingest answered ${res.status} ${JSON.stringify(answer)}`);
+}
+
+async function waitFor(done: () => boolean, state: () => unknown): Promise<void> {
+  const deadline = Date.now() + DEADLINE_MS;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`not done after ${DEADLINE_MS} ms: ${JSON.stringify(state())}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function main(): Promise<void> {
+  const redis = await startRedis();
+  const peer = await startSocketIoPeer({ redisUrl: redis.url });
+  const clients: { close(): void }[] = [];
+  try {
+    const topic = '/p1/requests';
+    const received: string[][] = peer.urls.map(() => []);
+    for (const [i, url] of peer.urls.entries()) {
+      clients.push(await connectSocketIoClient(url, topic, (text) => received[i]!.push(text), '127.0.0.2'));
+    }
+
+    // One event through each process (an array on process 0, a single envelope on process 1): each client gets
+    // both, in order; the second one arriving also shows the first was not delivered twice.
+    const first = { _id: 'oid-r1', request_id: 'r1', id_project: 'p1', status: 200, bench_ts: Date.now() };
+    const second = { _id: 'oid-r2', request_id: 'r2', id_project: 'p1', status: 100, bench_ts: Date.now() };
+    await ingest(peer.ingestUrl(0), [{ type: 'request.update', data: first }]);
+    await waitFor(
+      () => received.every((frames) => frames.length >= 1),
+      () => received,
+    );
+    await ingest(peer.ingestUrl(1), { type: 'request.create', data: second });
+    await waitFor(
+      () => received.every((frames) => frames.length >= 2),
+      () => received,
+    );
+
+    const expected = [
+      ['publish', { topic, method: 'UPDATE', message: first }],
+      ['publish', { topic, method: 'CREATE', message: second }],
+    ];
+    for (const [i, frames] of received.entries()) {
+      // The raw packet text is the socket.io EVENT type (2) followed by the JSON array.
+      const packets = frames.map((text) => JSON.parse(text.slice(1)));
+      if (JSON.stringify(packets) !== JSON.stringify(expected)) throw new Error(`client of process ${i} got ${JSON.stringify(frames)}`);
+      console.log(`client of process ${i} got:\n  ${frames.join('\n  ')}`);
+    }
+    console.log('OK');
+  } finally {
+    for (const c of clients) c.close();
+    await peer.stop();
+    await redis.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
