@@ -1,6 +1,8 @@
 import { RedisConnections } from '../src/engine/redis-connections';
 import { describeReadModelContract } from '../src/store/read-model.contract';
 import { RedisReadModel } from '../src/store/redis/redis-read-model';
+import { validateEnvelope } from '../src/ingest/event-validation';
+import * as f from './helpers/factories';
 import { RedisCluster, RedisServer } from './helpers/redis-server';
 
 /** The ReadModel contract, against a real redis-server and a real 3-master cluster. */
@@ -43,4 +45,31 @@ describe('on a Redis Cluster', () => {
     'RedisReadModel (cluster)',
     (opts) => new RedisReadModel(clusterConnections, { ...opts, channel: (p) => `rt:p:{${p}}` }),
   );
+});
+
+describe('RedisReadModel: what stays in Redis', () => {
+  it('frees expired events from both the index and the documents, and stores any JSON string as is', async () => {
+    let clock = Date.now();
+    const model = new RedisReadModel(connections, {
+      history: { requests: 5, messages: 5, events: 5 },
+      closedRequestTtlS: 60,
+      eventsTtlS: 10,
+      dedupeTtlS: 60,
+      channel: (p) => `rt:p:{${p}}`,
+      now: () => clock,
+    });
+    const P = `leak-${Date.now()}`;
+    const apply = (raw: { type: string; data: Record<string, unknown> }) =>
+      model.apply(validateEnvelope(raw, 0, { maxEventBytes: 1 << 20 }).event, clock);
+    for (let i = 0; i < 4; i++)
+      await apply({ type: 'event.emit', data: f.event(P, 'pu1', 'typing', { _id: `old${i}`, createdAt: new Date(clock).toISOString() }) });
+    clock += 60_000; // the four are now past EVENTS_TTL_S
+    await apply({ type: 'event.emit', data: f.event(P, 'pu1', 'typing', { _id: 'new', createdAt: new Date(clock).toISOString() }) });
+    const redis = connections.command;
+    expect(await redis.hkeys(`rt:{${P}}:ev:pu1:typing`)).toEqual(['new']);
+    expect(await redis.zrange(`rt:{${P}}:evz:pu1:typing`, 0, -1)).toEqual(['new']);
+    // a lone surrogate (a string cut inside an emoji) is valid JSON text: it must not break the commit
+    const r = await apply({ type: 'message.create', data: f.message(P, 'req-1', { _id: 'm-cut', text: 'cut \ud83d' }) });
+    expect(r.outcome).toBe('applied');
+  });
 });

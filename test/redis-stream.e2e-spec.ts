@@ -204,7 +204,7 @@ describe('Redis stream ingest', () => {
 
   it('leaves an entry pending while the pipeline fails and applies it, in order, once the pipeline works again', async () => {
     const r = await start({ blockMs: 50 });
-    r.pipeline.failure = new Error('store unreachable');
+    r.pipeline.failure = Object.assign(new Error('store unreachable'), { name: 'EngineUnavailableError' });
     const m1 = f.message(P, 'req-1');
     const m2 = f.message(P, 'req-1');
     await xadd('event', envelope(m1));
@@ -219,6 +219,25 @@ describe('Redis stream ingest', () => {
     await until(async () => (await pendingCount()) === 0, 'acknowledgements');
     await waitFor(() => r.consumer.status.healthy, { what: 'healthy again' });
     expect(await redis.xlen(`${prefix}ingest:dead`)).toBe(0);
+  });
+
+  it('dead-letters an entry that keeps failing for a reason other than an outage, and goes on with the next', async () => {
+    const r = await start({ blockMs: 50 });
+    const poison = f.message(P, 'req-1');
+    const next = f.message(P, 'req-1');
+    r.pipeline.failure = new Error('a bug, not an outage');
+    const poisonId = await xadd('event', envelope(poison));
+    await waitFor(() => r.consumer.status.lastError?.includes('a bug'), { what: 'the first failure' });
+    r.pipeline.failure = null;
+    // only the poison entry keeps failing from here on
+    const ingest = r.pipeline.ingest.bind(r.pipeline);
+    r.pipeline.ingest = (events, at) =>
+      (events[0]!.event as any).data?._id === poison._id ? Promise.reject(new Error('a bug, not an outage')) : ingest(events, at);
+    await xadd('event', envelope(next));
+    await waitFor(() => published(r).includes(next._id), { what: 'the next entry applied', timeoutMs: 15_000 });
+    const dead = await deadEntries();
+    expect(dead).toEqual([{ id: poisonId, reason: 'apply failed 5 times: a bug, not an outage', event: envelope(poison) }]);
+    await until(async () => (await pendingCount()) === 0, 'acknowledgements');
   });
 
   it('claims entries left pending by a consumer that died, after claimIdleMs, and forgets that consumer', async () => {

@@ -54,7 +54,11 @@ const envSchema = z.object({
     .string()
     .regex(/^\s*[^\s,:]+:\d+\s*(,\s*[^\s,:]+:\d+\s*)*$/, { message: 'must be a comma-separated list of host:port' })
     .optional(),
-  REDIS_PREFIX: z.string().min(1).default('rt:'),
+  REDIS_PREFIX: z
+    .string()
+    .min(1)
+    .regex(/^[^{}\s]+$/, { message: 'must not contain braces or spaces (braces are Redis Cluster hash tags)' })
+    .default('rt:'),
   INGEST_CLAIM_IDLE_MS: int(100).default(30_000),
   INGEST_STREAM_MAXLEN: int(1).default(100_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

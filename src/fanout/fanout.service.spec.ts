@@ -30,7 +30,7 @@ function gate(): { promise: Promise<void>; open: () => void } {
 class Sink implements FrameSink {
   readonly id = 'c1';
   readonly subscriptions = new Map<string, Subscription>();
-  readonly closed = false;
+  closed = false;
   readonly frames: any[] = [];
   constructor(readonly userId: string) {}
   send(frame: Buffer): void {
@@ -94,6 +94,25 @@ describe('FanoutService subscribe without a gap', () => {
       'publish:CREATE',
       'error:forbidden',
     ]);
+    expect(sink.subscriptions.size).toBe(0);
+    expect(fanout.subscriptionCount).toBe(0);
+  });
+});
+
+describe('FanoutService and connections that end', () => {
+  const { store, fanout, ingest } = harness(new GatedReadModel(STORE_OPTIONS));
+
+  it('registers nothing for a connection that closed while a repeated subscribe waited its turn', async () => {
+    await ingest({ type: 'project_user.create', data: f.projectUser('cp', 'u1', 'owner') });
+    const before = gate();
+    store.before = before.promise;
+    const sink = new Sink('u1');
+    const first = fanout.subscribe(sink, '/cp/requests');
+    const second = fanout.subscribe(sink, '/cp/requests'); // waits for the first answer
+    sink.closed = true;
+    fanout.disconnect(sink);
+    before.open();
+    await Promise.all([first, second]);
     expect(sink.subscriptions.size).toBe(0);
     expect(fanout.subscriptionCount).toBe(0);
   });

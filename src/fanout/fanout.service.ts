@@ -14,6 +14,16 @@ import { FrameSink, ProjectSubscriptions, Subscription } from './subscription-re
 /** Frames of one envelope, serialized once and shared by every recipient. */
 class FrameCache {
   private readonly frames = new Map<string, Buffer>();
+  private busy: Map<string, WireProjectUser> | null = null;
+
+  /** The project_users whose isBusy changed, by each topic they are published on (built once per envelope). */
+  busyByTopic(changed: WireProjectUser[]): Map<string, WireProjectUser> {
+    if (!this.busy) {
+      this.busy = new Map();
+      for (const pu of changed) for (const t of projectUserTopics(pu)) this.busy.set(t, pu);
+    }
+    return this.busy;
+  }
 
   /** One frame per (topic, method) and envelope; `variant` tells apart several messages of the same pair. */
   get(topic: string, method: Method, message: unknown, variant = ''): Buffer {
@@ -53,6 +63,8 @@ export class FanoutService {
   }
 
   async subscribe(sink: FrameSink, topicString: string): Promise<void> {
+    // A connection that ended (possibly while this subscribe waited) must not register anything.
+    if (sink.closed) return;
     const inflight = sink.subscriptions.get(topicString)?.inflight;
     if (inflight) {
       // The same topic is being answered already: answer this one after it, with its own snapshot.
@@ -93,8 +105,9 @@ export class FanoutService {
       if (sink.subscriptions.get(topicString) !== held) return; // unsubscribed or closed meanwhile
       if (held.pending === null) return; // a concurrent re-subscribe already answered
       const decision = decideSubscribe(topic, sink.userId, read);
-      if (!decision.ok && resync && (read.seq === 0 || read.member === null || decision.code === 'not_found')) {
-        // The store lost what this subscription was granted on (restarted empty, reload in progress): wait.
+      if (!decision.ok && resync && (read.seq === 0 || read.seq < held.snapshotSeq)) {
+        // The store went back (restarted empty, reload in progress): what this subscription was granted on
+        // may come back with the reload, so it waits instead of being refused.
         // What was buffered is older than the next read, so it need not be kept.
         held.parked = true;
         held.pending = [];
@@ -271,7 +284,8 @@ export class FanoutService {
           if (isDisabled(change)) {
             this.end(sub, 'forbidden', 'project is disabled');
           } else {
-            for (const pu of change.busyChanged) this.sendProjectUser(sub, pu, frames);
+            const pu = frames.busyByTopic(change.busyChanged).get(sub.topicString);
+            if (pu) sub.sink.send(frames.get(sub.topicString, 'UPDATE', pu));
           }
           break;
         case 'event': {

@@ -19,7 +19,7 @@ import { isBusy, toWireProjectUser } from '../domain/transforms';
 /**
  * The rules of applying an event (ingest.md §1), shared by every engine: given a reader of one project's
  * current state, decide the outcome, the change to publish, and the writes to make. The engine runs the
- * plan atomically (memory: synchronously; Redis: in one MULTI guarded by WATCH).
+ * plan atomically (memory: synchronously; Redis: in one commit script that checks the version it read).
  */
 
 export interface ProjectStateReader {

@@ -54,6 +54,15 @@ class EntryApplyError extends Error {
   }
 }
 
+/** Attempts at an entry that fails for a reason other than an outage before it goes to the dead-letter stream. */
+const MAX_APPLY_ATTEMPTS = 5;
+
+/** Redis or the bus away: the entry is fine and will apply once they are back, however long that takes. */
+function isTransient(err: unknown): boolean {
+  const name = (err as Error | undefined)?.name;
+  return name === 'EngineUnavailableError' || name === 'BusUnavailableError';
+}
+
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 2000;
 
@@ -81,6 +90,8 @@ export class RedisStreamConsumer {
   private reader: RedisClient | null = null;
   private loop: Promise<void> | null = null;
   private stopping = false;
+  /** Entries whose apply failed for a reason other than an outage, with how often (dead-lettered at the limit). */
+  private readonly applyFailures = new Map<string, number>();
   /** Rejects when stop() is called: what a read in flight races against. */
   private stopped: Promise<never> = new Promise<never>(() => undefined);
   private stop$: (() => void) | null = null;
@@ -326,8 +337,17 @@ export class RedisStreamConsumer {
     try {
       await this.pipeline.ingest(events);
     } catch (err) {
-      throw new EntryApplyError(entry.id, err);
+      if (isTransient(err)) throw new EntryApplyError(entry.id, err);
+      // Not an outage: the same entry would fail again and hold up every entry behind it.
+      const failures = (this.applyFailures.get(entry.id) ?? 0) + 1;
+      if (failures < MAX_APPLY_ATTEMPTS) {
+        this.applyFailures.set(entry.id, failures);
+        throw new EntryApplyError(entry.id, err);
+      }
+      this.applyFailures.delete(entry.id);
+      return this.deadLetter(entry.id, `apply failed ${failures} times: ${messageOf(err)}`, raw);
     }
+    this.applyFailures.delete(entry.id);
     this.counts.applied++;
   }
 

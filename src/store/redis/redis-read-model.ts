@@ -67,6 +67,8 @@ export class RedisReadModel extends ReadModel {
   private readonly now: () => number;
   private readonly publishCommand: 'PUBLISH' | 'SPUBLISH';
   private readonly scripts: ScriptCommands;
+  /** Projects this replica already registered for the sweeps. */
+  private readonly knownProjects = new Set<string>();
 
   constructor(
     connections: RedisConnections,
@@ -96,8 +98,11 @@ export class RedisReadModel extends ReadModel {
         const cmds = (plan.ops ?? []).flatMap((op) => this.commands(base, op));
         if (plan.outcome !== 'applied') {
           if (cmds.length === 0) return { outcome: plan.outcome };
-          const r = await this.scripts.rtCommit(`${base}ver`, `${base}seq`, ver, JSON.stringify(cmds), '', '', '', '');
-          if (r === -1 && attempt < 50) continue;
+          const r = await this.scripts.rtCommit(`${base}ver`, `${base}seq`, ver, '', '', '', '', ...flatten(cmds));
+          if (r === -1 && attempt < MAX_ATTEMPTS) {
+            await backoff(attempt);
+            continue;
+          }
           return { outcome: plan.outcome };
         }
         const head = `{"projectId":${JSON.stringify(event.projectId)},"seq":`;
@@ -106,17 +111,22 @@ export class RedisReadModel extends ReadModel {
           `${base}ver`,
           `${base}seq`,
           ver,
-          JSON.stringify(cmds),
           this.publishCommand,
           this.opts.channel(event.projectId),
           head,
           tail,
+          ...flatten(cmds),
         );
         if (seq === -1) {
-          if (attempt >= 50) throw new Error(`apply gave up after ${attempt} version conflicts in project ${event.projectId}`);
+          if (attempt >= MAX_ATTEMPTS)
+            throw new EngineUnavailableError(new Error(`project ${event.projectId} too busy: ${attempt} version conflicts`));
+          await backoff(attempt);
           continue;
         }
-        if (attempt === 0) void this.redis.sadd(`${this.prefix}projects`, event.projectId).catch(() => undefined);
+        if (!this.knownProjects.has(event.projectId)) {
+          this.knownProjects.add(event.projectId);
+          void this.redis.sadd(`${this.prefix}projects`, event.projectId).catch(() => this.knownProjects.delete(event.projectId));
+        }
         const envelope: Envelope = { projectId: event.projectId, seq, acceptedAt, change: plan.change };
         return { outcome: 'applied', envelope, published: true };
       }
@@ -167,7 +177,7 @@ export class RedisReadModel extends ReadModel {
     await this.guard(() => this.redis.set(`${this.prefix}dedupe:${id}`, '1', 'EX', this.opts.dedupeTtlS));
   }
 
-  /** Removes closed requests past CLOSED_REQUEST_TTL_S (with their messages) and expired events, in every project. */
+  /** Removes closed requests past CLOSED_REQUEST_TTL_S (with their messages) in every project; events expire as new ones arrive. */
   override async sweep(): Promise<void> {
     const projects = await this.redis.smembers(`${this.prefix}projects`);
     const cutoff = this.now() - this.opts.closedRequestTtlS * 1000;
@@ -184,7 +194,7 @@ export class RedisReadModel extends ReadModel {
           if (json) cmds.push(...this.commands(base, { op: 'removeRequest', doc: JSON.parse(json) as RequestDoc }));
           else cmds.push(['ZREM', `${base}closed`, rid]);
         });
-        const r = await this.scripts.rtCommit(`${base}ver`, `${base}seq`, ver, JSON.stringify(cmds), '', '', '', '');
+        const r = await this.scripts.rtCommit(`${base}ver`, `${base}seq`, ver, '', '', '', '', ...flatten(cmds));
         if (r !== -1) break;
       }
     }
@@ -275,7 +285,7 @@ export class RedisReadModel extends ReadModel {
             JSON.stringify(w.doc),
             this.opts.history.events,
           ],
-          ['ZREMRANGEBYSCORE', `${base}evz:${pu}:${name}`, '-inf', `(${this.now() - this.opts.eventsTtlS * 1000}`],
+          ['CAPPED_EXPIRE', `${base}ev:${pu}:${name}`, `${base}evz:${pu}:${name}`, this.now() - this.opts.eventsTtlS * 1000 - 1],
         ];
       }
       case 'putBot':
@@ -328,6 +338,21 @@ export class RedisReadModel extends ReadModel {
       throw err;
     }
   }
+}
+
+const MAX_ATTEMPTS = 30;
+
+/** Jittered exponential back-off between optimistic retries of one project's commit (1 ms to ~50 ms). */
+function backoff(attempt: number): Promise<void> {
+  const ms = Math.min(50, 2 ** Math.min(attempt, 6)) * Math.random();
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Commands as the commit script takes them: name, argument count, arguments. */
+function flatten(cmds: Cmd[]): Array<string | number> {
+  const out: Array<string | number> = [];
+  for (const [name, ...args] of cmds) out.push(name!, args.length, ...args);
+  return out;
 }
 
 function scopeKey(pu: ProjectUserDoc): Scope | '' {

@@ -1,48 +1,76 @@
 /**
  * Lua scripts of the Redis read model. Every key a script touches belongs to one project and carries its
  * hash tag, so each script runs on one slot of a cluster. Key names are built from the project's key base
- * (`<prefix>{<projectId>}:`) passed in, exactly as src/store/redis/redis-keys.ts builds them.
+ * (`<prefix>{<projectId>}:`) passed in, exactly as RedisReadModel.base() builds it.
  */
 
 /**
  * Commit: applies a list of writes if the project's write version is still the one the plan was read at,
  * then (when asked) numbers the change and publishes its envelope, all in one atomic step.
- * KEYS[1] version key, KEYS[2] seq key. ARGV[1] expected version, ARGV[2] JSON array of commands,
- * ARGV[3] '' | 'PUBLISH' | 'SPUBLISH', ARGV[4] channel, ARGV[5] envelope text before the seq, ARGV[6] after it.
+ * KEYS[1] version key, KEYS[2] seq key. ARGV[1] expected version, ARGV[2] '' | 'PUBLISH' | 'SPUBLISH',
+ * ARGV[3] channel, ARGV[4] envelope text before the seq, ARGV[5] after it; from ARGV[6] on, the commands,
+ * each as its name, its argument count, then its arguments (flat, so no document goes through a Lua JSON
+ * decoder: cjson refuses some strings JSON allows, such as lone surrogates).
  * Returns -1 on a version conflict, else the new seq (0 when nothing was published).
  * Commands are Redis commands, plus CAPPED_ADD hash zset id score json cap (a map kept to the `cap` members
- * of highest score) and CAPPED_DEL hash zset (delete both).
+ * of highest score), CAPPED_DEL hash zset (delete both) and CAPPED_EXPIRE hash zset maxScore (drop members
+ * scored at or below maxScore from both).
  */
 export const COMMIT_SCRIPT = `
 if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[1] then return -1 end
 redis.call('INCR', KEYS[1])
-local cmds = cjson.decode(ARGV[2])
-for _, c in ipairs(cmds) do
-  if c[1] == 'CAPPED_ADD' then
-    redis.call('HSET', c[2], c[4], c[6])
-    redis.call('ZADD', c[3], c[5], c[4])
-    local n = redis.call('ZCARD', c[3]) - tonumber(c[7])
-    if n > 0 then
-      local out = redis.call('ZPOPMIN', c[3], n)
-      for i = 1, #out, 2 do redis.call('HDEL', c[2], out[i]) end
+local i = 6
+while i <= #ARGV do
+  local name = ARGV[i]
+  local n = tonumber(ARGV[i + 1])
+  local c = {}
+  for k = 1, n do c[k] = ARGV[i + 1 + k] end
+  i = i + 2 + n
+  if name == 'CAPPED_ADD' then
+    redis.call('HSET', c[1], c[3], c[5])
+    redis.call('ZADD', c[2], c[4], c[3])
+    local over = redis.call('ZCARD', c[2]) - tonumber(c[6])
+    if over > 0 then
+      local out = redis.call('ZPOPMIN', c[2], over)
+      for j = 1, #out, 2 do redis.call('HDEL', c[1], out[j]) end
     end
-  elseif c[1] == 'CAPPED_DEL' then
-    redis.call('DEL', c[2], c[3])
+  elseif name == 'CAPPED_DEL' then
+    redis.call('DEL', c[1], c[2])
+  elseif name == 'CAPPED_EXPIRE' then
+    local old = redis.call('ZRANGEBYSCORE', c[2], '-inf', c[3])
+    for j = 1, #old do
+      redis.call('HDEL', c[1], old[j])
+      redis.call('ZREM', c[2], old[j])
+    end
   else
-    redis.call(unpack(c))
+    redis.call(name, unpack(c))
   end
 end
-if ARGV[3] == '' then return 0 end
+if ARGV[2] == '' then return 0 end
 local seq = redis.call('INCR', KEYS[2])
-redis.call(ARGV[3], ARGV[4], ARGV[5] .. seq .. ARGV[6])
+redis.call(ARGV[2], ARGV[3], ARGV[4] .. seq .. ARGV[5])
 return seq
+`;
+
+/** HMGET in slices: Lua's unpack has a limit of a few thousand values. */
+const HMGET_CHUNKED = `
+local function hmget_chunked(key, names)
+  local out = {}
+  for from = 1, #names, 1000 do
+    local slice = {}
+    for k = from, math.min(from + 999, #names) do slice[#slice + 1] = names[k] end
+    local docs = redis.call('HMGET', key, unpack(slice))
+    for k = 1, #slice do out[from + k - 1] = docs[k] end
+  end
+  return out
+end
 `;
 
 /**
  * Listed requests a viewer sees, as [score, json, score, json, ...] newest first (ties in any order: the
  * caller sorts). ARGV[1] key base, ARGV[2] scope, ARGV[3] user id, ARGV[4] limit (0 = all).
  */
-const LIST_OPEN = `
+const LIST_OPEN = `${HMGET_CHUNKED}
 local function list_open(base, scope, user, limit)
   local stop = -1
   if limit > 0 then stop = limit + 9 end
@@ -65,7 +93,7 @@ local function list_open(base, scope, user, limit)
   if #ids == 0 then return out end
   local names = {}
   for i = 1, #ids, 2 do names[#names + 1] = ids[i] end
-  local docs = redis.call('HMGET', base .. 'req', unpack(names))
+  local docs = hmget_chunked(base .. 'req', names)
   for i = 1, #names do
     if docs[i] then
       out[#out + 1] = ids[2 * i]
@@ -107,7 +135,7 @@ elseif kind == 'messages' then
   res[5] = redis.call('HGET', base .. 'req', a)
   local ids = redis.call('ZRANGE', base .. 'msgz:' .. a, -limit, -1)
   if #ids > 0 then
-    local docs = redis.call('HMGET', base .. 'msg:' .. a, unpack(ids))
+    local docs = hmget_chunked(base .. 'msg:' .. a, ids)
     for i = 1, #ids do if docs[i] then res[#res + 1] = docs[i] end end
   end
 elseif kind == 'project_user' then
@@ -125,7 +153,7 @@ elseif kind == 'events' then
     if #ids > 0 then
       local ns = {}
       for i = 1, #ids, 2 do ns[#ns + 1] = ids[i] end
-      local docs = redis.call('HMGET', base .. 'ev:' .. a .. ':' .. name, unpack(ns))
+      local docs = hmget_chunked(base .. 'ev:' .. a .. ':' .. name, ns)
       for i = 1, #ns do
         if docs[i] then found[#found + 1] = { tonumber(ids[2 * i]), docs[i] } end
       end
