@@ -1,0 +1,261 @@
+import { monoNow, sleep } from './clock';
+import type { Envelope } from './documents';
+import { LatencyHistogram, LatencySummary } from './histogram';
+import { GeneratorReport, LoadGenerator } from './load-generator';
+import { cpuMsOf, rssBytesOf } from './processes';
+import type { Target } from './targets';
+import type { ClientSpec, ConnectReport } from './worker-protocol';
+
+/**
+ * One measurement of one target: connect and subscribe every client, warm up (unmeasured events, then wait
+ * until frames stop arriving), then for each phase open a window (counters reset, CPU read from /proc for
+ * the server processes and from process.cpuUsage for the generator), drive the measured events, wait until
+ * every client has every event it should (or a deadline) and close the window.
+ */
+
+/** What a client is, independently of the target it is pointed at. */
+export interface ClientPlan {
+  userId: string;
+  /** Topics on our service (access rules decide what each delivers). */
+  topics: string[];
+  /** Topics on a peer (routing only): what the client must subscribe to there to get the same events. */
+  peerTopics: string[];
+  keys?: number[];
+}
+
+/** 200 source addresses 127.0.0.10 … 127.0.0.209: ephemeral ports and open files never run short. */
+export function sourceAddress(i: number): string {
+  return `127.0.0.${10 + (i % 200)}`;
+}
+
+/** Workers of the load generator: at least two (two cores), one per 2 500 clients, at most four. */
+export function workersFor(clients: number, quick: boolean): number {
+  if (quick) return 1;
+  return Math.min(4, Math.max(2, Math.ceil(clients / 2500)));
+}
+
+export function specsFor(target: Target, plans: ClientPlan[]): ClientSpec[] {
+  return plans.map((p, i) => {
+    const group = i % target.processes;
+    return {
+      url: target.clientUrl(group, p.userId),
+      topics: target.filtersByAccess ? p.topics : p.peerTopics,
+      kind: target.kind,
+      localAddress: sourceAddress(i),
+      group,
+      keys: p.keys,
+    };
+  });
+}
+
+/** What a driver did during a window. */
+export interface DriveResult {
+  events: Array<[id: number, key: number]>;
+  firstSendAt: number;
+  lastSendAt: number;
+  /** When the last ingest call was answered (HTTP 202, or the last XADD reply). */
+  lastAckAt: number;
+  ingestRtt: LatencySummary;
+  ingestErrors: number;
+  errorSample?: string;
+}
+
+export interface Phase {
+  name: string;
+  /** How many server processes events are posted to (id modulo), 0 when unknown. */
+  ingestTargets: number;
+  drainMs: number;
+  drive(): Promise<DriveResult>;
+}
+
+export interface Measurement {
+  phase: string;
+  clients: number;
+  connectMs: number;
+  events: number;
+  generator: GeneratorReport;
+  ingestRtt: LatencySummary;
+  ingestErrors: number;
+  errorSample?: string;
+  windowMs: number;
+  /** Frames delivered per second, first send to last frame. */
+  framesPerSec: number;
+  /** Events per second, first send to the last frame received (applied, published and delivered). */
+  eventsPerSecDelivered: number;
+  /** Events per second, first send to the last ingest acknowledgement. */
+  eventsPerSecAcked: number;
+  serverCpuMs: Record<string, number>;
+  serverCpuTotalMs: number;
+  serverRssBytes: Record<string, number>;
+  /** The coordinator (sender) process, as part of the generator's cost. */
+  senderCpuMs: number;
+}
+
+export async function measure(
+  target: Target,
+  opts: { specs: ClientSpec[]; workers: number; warmup: Envelope[]; phases: Phase[]; log: (s: string) => void },
+): Promise<Measurement[]> {
+  const gen = await LoadGenerator.start(opts.workers);
+  try {
+    const connect = await gen.connect(opts.specs, { socketIoModule: target.socketIoModule });
+    if (connect.failed > 0) {
+      throw new Error(`${connect.failed} of ${opts.specs.length} clients failed to connect or subscribe: ${connect.errors.join('; ')}`);
+    }
+    opts.log(`  ${target.id}: ${connect.connected} clients subscribed in ${(connect.ms / 1000).toFixed(1)} s (${gen.size} workers)`);
+    await warmUp(target, gen, opts.warmup);
+    const results: Measurement[] = [];
+    for (const phase of opts.phases) results.push(await window(target, gen, phase, connect));
+    return results;
+  } finally {
+    await gen.disconnect().catch(() => undefined);
+    await gen.stop();
+  }
+}
+
+async function warmUp(target: Target, gen: LoadGenerator, warmup: Envelope[]): Promise<void> {
+  for (let i = 0; i < warmup.length; i += 500) {
+    await target.ingest[0]!.postOk(JSON.stringify(warmup.slice(i, i + 500)));
+  }
+  await gen.quiesce(300, 60_000);
+}
+
+async function window(target: Target, gen: LoadGenerator, phase: Phase, connect: ConnectReport): Promise<Measurement> {
+  const procs = target.serverProcesses();
+  const cpuBefore = procs.map((p) => cpuMsOf(p.pid));
+  const senderBefore = process.cpuUsage();
+  await gen.begin(phase.ingestTargets);
+  const began = monoNow();
+  const drive = await phase.drive();
+  const report = await gen.finish(drive.events, monoNow() + phase.drainMs);
+  const windowMs = monoNow() - began;
+  const sender = process.cpuUsage(senderBefore);
+  const serverCpuMs: Record<string, number> = {};
+  const serverRssBytes: Record<string, number> = {};
+  procs.forEach((p, i) => {
+    serverCpuMs[p.name] = cpuMsOf(p.pid) - cpuBefore[i]!;
+    serverRssBytes[p.name] = rssBytesOf(p.pid);
+  });
+  const deliveredSpan = (report.lastFrameAt - drive.firstSendAt) / 1000;
+  return {
+    phase: phase.name,
+    clients: report.clients,
+    connectMs: connect.ms,
+    events: drive.events.length,
+    generator: report,
+    ingestRtt: drive.ingestRtt,
+    ingestErrors: drive.ingestErrors,
+    errorSample: drive.errorSample,
+    windowMs,
+    framesPerSec: deliveredSpan > 0 ? report.frames / deliveredSpan : NaN,
+    eventsPerSecDelivered: deliveredSpan > 0 && report.lost === 0 ? drive.events.length / deliveredSpan : NaN,
+    eventsPerSecAcked: drive.events.length / ((drive.lastAckAt - drive.firstSendAt) / 1000),
+    serverCpuMs,
+    serverCpuTotalMs: Object.values(serverCpuMs).reduce((a, b) => a + b, 0),
+    serverRssBytes,
+    senderCpuMs: (sender.user + sender.system) / 1000,
+  };
+}
+
+/** Posts one event at a time at a steady rate (open loop: a slow answer does not delay the next event). */
+export function steadyDriver(
+  target: Target,
+  opts: { rate: number; durationMs: number; event: (id: number, ts: number) => { envelope: Envelope; key: number } },
+): () => Promise<DriveResult> {
+  return async () => {
+    const count = Math.max(1, Math.round((opts.rate * opts.durationMs) / 1000));
+    const rtt = new LatencyHistogram();
+    const events: Array<[number, number]> = [];
+    const posts: Array<Promise<void>> = [];
+    let errors = 0;
+    let errorSample: string | undefined;
+    let lastAckAt = 0;
+    const start = monoNow();
+    for (let id = 1; id <= count; id++) {
+      const wait = start + ((id - 1) * 1000) / opts.rate - monoNow();
+      if (wait > 0) await sleep(wait);
+      const ts = monoNow();
+      const { envelope, key } = opts.event(id, ts);
+      events.push([id, key]);
+      const client = target.ingest[id % target.ingest.length]!;
+      posts.push(
+        client.post(JSON.stringify(envelope)).then(
+          (r) => {
+            lastAckAt = monoNow();
+            rtt.recordMs(lastAckAt - ts);
+            if (r.status !== 202) {
+              errors++;
+              errorSample ??= `${r.status} ${r.body.slice(0, 200)}`;
+            }
+          },
+          (err: Error) => {
+            errors++;
+            errorSample ??= err.message;
+          },
+        ),
+      );
+    }
+    const lastSendAt = monoNow();
+    await Promise.all(posts);
+    return { events, firstSendAt: start, lastSendAt, lastAckAt, ingestRtt: rtt.summary(), ingestErrors: errors, errorSample };
+  };
+}
+
+/**
+ * Posts batches as fast as the target answers them, `concurrency` requests in flight, for `durationMs`
+ * (closed loop: the ingest rate is what the target sustains).
+ */
+export function batchDriver(
+  target: Target,
+  opts: { batch: number; concurrency: number; durationMs: number; event: (id: number, ts: number) => { envelope: Envelope; key: number } },
+): () => Promise<DriveResult> {
+  return async () => {
+    const rtt = new LatencyHistogram();
+    const events: Array<[number, number]> = [];
+    let errors = 0;
+    let errorSample: string | undefined;
+    let nextId = 1;
+    let lastAckAt = 0;
+    const start = monoNow();
+    const stopAt = start + opts.durationMs;
+    const lane = async (lane: number) => {
+      const client = target.ingest[lane % target.ingest.length]!;
+      while (monoNow() < stopAt) {
+        const ts = monoNow();
+        const batch: Envelope[] = [];
+        for (let i = 0; i < opts.batch; i++) {
+          const id = nextId++;
+          const { envelope, key } = opts.event(id, ts);
+          batch.push(envelope);
+          events.push([id, key]);
+        }
+        try {
+          const r = await client.post(JSON.stringify(batch));
+          if (r.status !== 202) {
+            errors++;
+            errorSample ??= `${r.status} ${r.body.slice(0, 200)}`;
+          }
+        } catch (err) {
+          errors++;
+          errorSample ??= (err as Error).message;
+        }
+        lastAckAt = monoNow();
+        rtt.recordMs(lastAckAt - ts);
+      }
+    };
+    await Promise.all(Array.from({ length: opts.concurrency }, (_, i) => lane(i)));
+    return { events, firstSendAt: start, lastSendAt: lastAckAt, lastAckAt, ingestRtt: rtt.summary(), ingestErrors: errors, errorSample };
+  };
+}
+
+/** Sums what a target's server processes used, as the table reports it. */
+export function cpuPerEventMs(m: Measurement): number {
+  return m.events > 0 ? m.serverCpuTotalMs / m.events : NaN;
+}
+
+export function generatorCpuPct(m: Measurement): number {
+  return ((m.generator.cpuMs + m.senderCpuMs) / m.windowMs) * 100;
+}
+
+export function serverCpuPct(m: Measurement): number {
+  return (m.serverCpuTotalMs / m.windowMs) * 100;
+}

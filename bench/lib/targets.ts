@@ -1,0 +1,136 @@
+import { createSecretKey, KeyObject, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import jwt from 'jsonwebtoken';
+import type { Envelope } from './documents';
+import { IngestClient } from './ingest-client';
+import { assertLoopback, forkReady, RedisProcess, ServiceReplica } from './processes';
+import type { ClientKind } from './worker-protocol';
+
+/** What a scenario measures side by side: our service and its two peers. */
+export type TargetId = 'ours' | 'ws' | 'socketio';
+export const TARGET_IDS: TargetId[] = ['ours', 'ws', 'socketio'];
+export const TARGET_LABELS: Record<TargetId, string> = {
+  ours: 'ours',
+  ws: 'raw ws',
+  socketio: 'Socket.IO',
+};
+
+export interface ServerProcess {
+  name: string;
+  pid: number;
+}
+
+export interface Target {
+  id: TargetId;
+  kind: ClientKind;
+  /** One entry per server process; clients and ingest spread over them. */
+  processes: number;
+  ingest: IngestClient[];
+  /** Whether it applies access rules (ours) or routes by topic only (peers: a client subscribes to what it sees). */
+  filtersByAccess: boolean;
+  /** URL for a client of `userId` on server process `group`. */
+  clientUrl(group: number, userId: string): string;
+  /** Processes whose CPU and memory count as the server's (Redis included where the target uses it). */
+  serverProcesses(): ServerProcess[];
+  /** The module that provides Socket.IO clients to the load-generator workers. */
+  socketIoModule?: string;
+  /** Loads documents the target needs before clients subscribe (ours: project and members). */
+  seed(envelopes: Envelope[]): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const INGEST_BATCH = 500;
+
+/** Our service: two replicas (compiled dist/main.js) on one redis-server, emptied first. */
+export async function startOurs(redis: RedisProcess, nodeArgs: string[] = [], env: Record<string, string> = {}): Promise<Target> {
+  const secret = randomBytes(24).toString('hex');
+  const ingestToken = randomBytes(16).toString('hex');
+  const replicaEnv = { REDIS_URL: redis.url, GLOBAL_SECRET: secret, INGEST_TOKEN: ingestToken, ...env };
+  await redis.flushAll();
+  const replicas = await Promise.all([ServiceReplica.start(replicaEnv, nodeArgs), ServiceReplica.start(replicaEnv, nodeArgs)]);
+  // A prepared key: jsonwebtoken given a string secret first tries to parse it as a PEM key on every call.
+  const key: KeyObject = createSecretKey(Buffer.from(secret));
+  const ingest = replicas.map((r) => new IngestClient(`${r.httpUrl}/v1/events`, ingestToken));
+  return {
+    id: 'ours',
+    kind: 'ws',
+    processes: replicas.length,
+    ingest,
+    filtersByAccess: true,
+    clientUrl: (group, userId) => `${replicas[group]!.wsUrl}?token=${jwt.sign({ _id: userId }, key, { algorithm: 'HS256' })}`,
+    serverProcesses: () => [...replicas.map((r, i) => ({ name: `replica-${i}`, pid: r.pid })), { name: 'redis', pid: redis.pid }],
+    seed: async (envelopes) => {
+      for (let i = 0; i < envelopes.length; i += INGEST_BATCH)
+        await ingest[0]!.postOk(JSON.stringify(envelopes.slice(i, i + INGEST_BATCH)));
+    },
+    stop: async () => {
+      for (const c of ingest) c.close();
+      await Promise.all(replicas.map((r) => r.stop()));
+    },
+  };
+}
+
+/** The practical limit: one process of bench/peers/raw-ws-peer. */
+export async function startRawWs(): Promise<Target> {
+  const peer = await forkReady<{ type: 'ready'; port: number }>(join(__dirname, '..', 'peers', 'raw-ws-peer.js'), ['--port', '0']);
+  const base = `127.0.0.1:${peer.ready.port}`;
+  const ingest = [new IngestClient(`http://${base}/v1/events`)];
+  return {
+    id: 'ws',
+    kind: 'ws',
+    processes: 1,
+    ingest,
+    filtersByAccess: false,
+    clientUrl: () => `ws://${base}/`,
+    serverProcesses: () => [{ name: 'raw-ws', pid: peer.proc.pid! }],
+    seed: () => Promise.resolve(),
+    stop: async () => {
+      ingest[0]!.close();
+      await peer.stop();
+    },
+  };
+}
+
+interface SocketIoPeerModule {
+  startSocketIoPeer(opts: { redisUrl: string; processes?: number }): Promise<{
+    urls: string[];
+    pids?: number[];
+    ingestUrl(i: number): string;
+    stop(): Promise<void>;
+  }>;
+}
+
+/** Where the compiled Socket.IO peer lives (bench/peers/socketio, written separately); null when absent. */
+export function socketIoPeerModule(): string | null {
+  const path = join(__dirname, '..', 'peers', 'socketio', 'socketio-peer.js');
+  return existsSync(path) ? path : null;
+}
+
+/** Socket.IO with @socket.io/redis-adapter on two processes (what a Node team would pick instead). */
+export async function startSocketIo(redis: RedisProcess): Promise<Target> {
+  const modulePath = socketIoPeerModule();
+  if (!modulePath) throw new Error('peer not available (bench/peers/socketio/socketio-peer.ts is missing)');
+  const mod = (await import(modulePath)) as SocketIoPeerModule;
+  if (typeof mod.startSocketIoPeer !== 'function') throw new Error('peer not available (no startSocketIoPeer export)');
+  await redis.flushAll();
+  const peer = await mod.startSocketIoPeer({ redisUrl: redis.url, processes: 2 });
+  for (const u of peer.urls) assertLoopback(u);
+  const ingest = peer.urls.map((_, i) => new IngestClient(peer.ingestUrl(i)));
+  const pids = peer.pids ?? [];
+  return {
+    id: 'socketio',
+    kind: 'socketio',
+    processes: peer.urls.length,
+    ingest,
+    filtersByAccess: false,
+    clientUrl: (group) => peer.urls[group]!,
+    serverProcesses: () => [...pids.map((pid, i) => ({ name: `socketio-${i}`, pid })), { name: 'redis', pid: redis.pid }],
+    socketIoModule: modulePath,
+    seed: () => Promise.resolve(),
+    stop: async () => {
+      for (const c of ingest) c.close();
+      await peer.stop();
+    },
+  };
+}

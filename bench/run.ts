@@ -1,0 +1,132 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
+import { repoRoot, RedisProcess } from './lib/processes';
+import { BenchReport, formatTable, machineInfo, notMeasured, ScenarioOutcome } from './lib/report';
+import { socketIoPeerModule, startOurs, startRawWs, startSocketIo, TARGET_IDS, TargetId } from './lib/targets';
+import { RunContext, TargetStarter } from './scenarios/context';
+import { runS1, s1Params } from './scenarios/s1-fanout';
+import { runS2, s2Params } from './scenarios/s2-filtered';
+import { runS5, s5Params } from './scenarios/s5-ingest';
+
+/**
+ * `npm run bench`: starts a redis-server, then for each scenario and each target in turn (our service on two
+ * replicas, the raw `ws` peer, the Socket.IO peer on two processes) fresh server processes on an emptied
+ * Redis, measures, and stops them; loopback only. Prints one table and writes it with every raw figure as
+ * JSON.
+ *
+ *   node dist-bench/bench/run.js [--quick] [--scenario S1[,S5]] [--targets ours,ws,socketio] [--out file.json]
+ *     [--replica-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]
+ */
+
+interface Options {
+  quick: boolean;
+  scenarios: Set<string> | null;
+  targets: Set<TargetId>;
+  out: string;
+  /** Extra node flags for our replicas (`--replica-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"`). */
+  replicaNodeArgs: string[];
+}
+
+const ALL_SCENARIOS = ['S1', 'S2', 'S3', 'S4', 'S5', 'S6'];
+
+function parseArgs(argv: string[]): Options {
+  const opts: Options = { quick: false, scenarios: null, targets: new Set(TARGET_IDS), out: '', replicaNodeArgs: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--quick') opts.quick = true;
+    else if (a === '--scenario') {
+      opts.scenarios ??= new Set();
+      for (const s of value().split(',')) {
+        const id = s.trim().toUpperCase();
+        if (!ALL_SCENARIOS.includes(id)) throw new Error(`unknown scenario ${s} (${ALL_SCENARIOS.join(', ')})`);
+        opts.scenarios.add(id);
+      }
+    } else if (a === '--targets') {
+      opts.targets = new Set();
+      for (const t of value().split(',')) {
+        if (!TARGET_IDS.includes(t as TargetId)) throw new Error(`unknown target ${t} (${TARGET_IDS.join(', ')})`);
+        opts.targets.add(t as TargetId);
+      }
+    } else if (a === '--out') opts.out = value();
+    else if (a === '--replica-node-args') opts.replicaNodeArgs = value().split(' ').filter(Boolean);
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(
+        'usage: npm run bench -- [--quick] [--scenario S1[,S2,S5]] [--targets ours,ws,socketio] [--out file.json] [--replica-node-args "--cpu-prof ..."]\n',
+      );
+      process.exit(0);
+    } else throw new Error(`unknown option ${a}`);
+  }
+  const root = repoRoot();
+  if (!opts.out) opts.out = join(root, 'bench', 'results', opts.quick ? 'quick.json' : 'latest.json');
+  else if (!isAbsolute(opts.out)) opts.out = join(process.cwd(), opts.out);
+  return opts;
+}
+
+/** How each selected target is started, per measurement; a missing Socket.IO peer is reported, not fatal. */
+function targetStarters(opts: Options, redis: RedisProcess): RunContext['targets'] {
+  const peer = socketIoPeerModule();
+  const starters: Record<TargetId, TargetStarter> = {
+    ours: () => startOurs(redis, opts.replicaNodeArgs),
+    ws: () => startRawWs(),
+    socketio: peer ? () => startSocketIo(redis) : { unavailable: 'peer not available (bench/peers/socketio/socketio-peer.ts is missing)' },
+  };
+  for (const id of TARGET_IDS) if (!opts.targets.has(id)) starters[id] = { unavailable: 'not selected (--targets)' };
+  return starters;
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const wanted = (id: string) => !opts.scenarios || opts.scenarios.has(id);
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  const started = Date.now();
+  process.on('SIGINT', () => process.exit(130));
+  process.on('SIGTERM', () => process.exit(143));
+
+  const redis = await RedisProcess.start();
+  const ctx: RunContext = { quick: opts.quick, redis, targets: targetStarters(opts, redis), log };
+  const outcomes: ScenarioOutcome[] = [];
+  try {
+    if (wanted('S1')) {
+      for (const n of opts.quick ? [40] : [1000, 10_000]) outcomes.push(await runS1(ctx, s1Params(n, opts.quick)));
+    }
+    if (wanted('S2')) outcomes.push(await runS2(ctx, s2Params(opts.quick)));
+    if (wanted('S3')) outcomes.push(notMeasured('S3', 'idle connections (RSS and heap per connection)', 'not implemented yet'));
+    if (wanted('S4')) outcomes.push(notMeasured('S4', 'handshake rate (connects + subscribe per second per core)', 'not implemented yet'));
+    if (wanted('S5')) outcomes.push(await runS5(ctx, s5Params(opts.quick)));
+    if (wanted('S6')) outcomes.push(notMeasured('S6', 'reconnect storm (10 000 clients resubscribe at once)', 'not implemented yet'));
+  } finally {
+    await redis.stop();
+  }
+
+  const table = formatTable(outcomes);
+  const report: BenchReport = {
+    startedAt: new Date(started).toISOString(),
+    durationS: Math.round((Date.now() - started) / 1000),
+    quick: opts.quick,
+    machine: machineInfo(),
+    scenarios: outcomes,
+    table,
+  };
+  mkdirSync(dirname(opts.out), { recursive: true });
+  writeFileSync(opts.out, `${JSON.stringify(report, null, 2)}\n`);
+  const m = report.machine;
+  process.stdout.write(
+    `\n${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, node ${m.node}; ${report.durationS} s${opts.quick ? ' (quick)' : ''}\n\n`,
+  );
+  process.stdout.write(`${table}\n\n`);
+  for (const o of outcomes) for (const n of o.notes) process.stdout.write(`${o.id} ${o.title}: ${n}\n`);
+  process.stdout.write(`\nwritten to ${opts.out}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

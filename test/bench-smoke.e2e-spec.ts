@@ -1,0 +1,117 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+/**
+ * The benchmark's smoke variant (`bench/run.ts --quick`: tiny N, seconds per scenario), so that the bench code
+ * cannot rot: it compiles bench/ the way `npm run bench` does, runs every scenario against every target, and
+ * checks that each implemented scenario produced numbers and lost nothing. Times are never asserted.
+ * Needs `dist/main.js` (npm test builds it first) and redis-server.
+ */
+
+const run = promisify(execFile);
+const ROOT = join(__dirname, '..');
+const SOCKET_IO_PEER = join(ROOT, 'bench', 'peers', 'socketio', 'socketio-peer.ts');
+
+interface Measurement {
+  phase: string;
+  events: number;
+  ingestErrors: number;
+  generator: { clients: number; frames: number; expected: number; lost: number; duplicates: number; unexpected: number };
+}
+interface Outcome {
+  id: string;
+  status: 'measured' | 'not measured yet';
+  rows: Array<{ metric: string; values: Record<string, number | string | null> }>;
+  targets: Record<string, { status: 'measured'; measurement: Measurement[] } | { status: 'unavailable' | 'error'; reason: string }>;
+}
+
+describe('npm run bench, smoke variant (--quick)', () => {
+  let dir: string;
+  let scenarios: Outcome[];
+  let table: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rt-bench-smoke-'));
+    const out = join(dir, 'quick.json');
+    await run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'bench/tsconfig.json'], { cwd: ROOT });
+    try {
+      await run(process.execPath, ['dist-bench/bench/run.js', '--quick', '--out', out], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+    } catch (err) {
+      const e = err as { stdout?: string; stderr?: string };
+      throw new Error(`bench --quick failed:\n${e.stderr ?? ''}\n${e.stdout ?? ''}`);
+    }
+    const report = JSON.parse(readFileSync(out, 'utf8')) as { scenarios: Outcome[]; table: string };
+    scenarios = report.scenarios;
+    table = report.table;
+  }, 240_000);
+
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs S1 … S6, and says which are not measured yet instead of printing numbers for them', () => {
+    expect([...new Set(scenarios.map((s) => s.id))]).toEqual(['S1', 'S2', 'S3', 'S4', 'S5', 'S6']);
+    for (const s of scenarios.filter((x) => x.status !== 'measured')) {
+      expect(s.rows).toEqual([]);
+      expect(table).toMatch(new RegExp(`\\| ${s.id} +\\| .*: not measured yet`));
+    }
+    expect(scenarios.filter((s) => s.status === 'measured').map((s) => s.id)).toEqual(expect.arrayContaining(['S1', 'S2', 'S5']));
+  });
+
+  it('measures our service and the raw ws peer in every implemented scenario, and the Socket.IO peer where it can run', () => {
+    for (const s of scenarios.filter((x) => x.status === 'measured')) {
+      for (const id of ['ours', 'ws'])
+        expect({ scenario: s.id, target: id, status: s.targets[id]!.status }).toEqual({ scenario: s.id, target: id, status: 'measured' });
+      const sio = s.targets.socketio!;
+      // Never an error; "n/a" (with its reason) only where the peer cannot run the scenario or is not there.
+      expect(sio.status).not.toBe('error');
+      if (existsSync(SOCKET_IO_PEER) && s.id !== 'S2') expect(sio.status).toBe('measured');
+    }
+  });
+
+  it('delivers every event to every subscriber that should get it, once, and nothing else', () => {
+    for (const s of scenarios.filter((x) => x.status === 'measured')) {
+      for (const [target, t] of Object.entries(s.targets)) {
+        if (t.status !== 'measured') continue;
+        for (const m of t.measurement) {
+          const g = m.generator;
+          const got = {
+            scenario: s.id,
+            target,
+            phase: m.phase,
+            ingestErrors: m.ingestErrors,
+            lost: g.lost,
+            duplicates: g.duplicates,
+            unexpected: g.unexpected,
+          };
+          expect(got).toEqual({ ...got, ingestErrors: 0, lost: 0, duplicates: 0, unexpected: 0 });
+          expect(m.events).toBeGreaterThan(0);
+          expect(g.expected).toBeGreaterThan(0);
+          expect(g.frames).toBe(g.expected);
+        }
+      }
+    }
+  });
+
+  it('fills every row of the table with a number for each measured target', () => {
+    for (const s of scenarios.filter((x) => x.status === 'measured')) {
+      for (const row of s.rows) {
+        for (const [target, t] of Object.entries(s.targets)) {
+          if (t.status !== 'measured') continue;
+          const v = row.values[target];
+          // null: the metric does not apply to that target (e.g. cross-replica on a one-process peer).
+          if (v !== null)
+            expect({ scenario: s.id, metric: row.metric, target, finite: Number.isFinite(v) }).toEqual({
+              scenario: s.id,
+              metric: row.metric,
+              target,
+              finite: true,
+            });
+        }
+      }
+    }
+  });
+});
