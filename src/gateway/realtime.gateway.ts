@@ -13,6 +13,8 @@ import { ClientConnection } from './client-connection';
 const PING = Buffer.from(PING_FRAME);
 const PONG = Buffer.from(PONG_FRAME);
 export const CLOSE_TOKEN_EXPIRED = 4001;
+/** Connections handled per event-loop turn by the heartbeat sweep. */
+const SWEEP_SLICE = 500;
 
 /**
  * The WebSocket gateway, thin on purpose: the adapter authenticated the handshake; here frames are
@@ -100,16 +102,27 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
     }
   }
 
-  /** Terminates connections silent for a whole interval, pings the others. */
+  /**
+   * Terminates connections silent for a whole interval, pings the others. Done in slices, yielding to the event
+   * loop between them, so that ten thousand pings do not hold up the delivery of live frames.
+   */
   private sweep(): void {
-    for (const conn of this.connections) {
-      if (!conn.alive) {
-        conn.ws.terminate();
-        continue;
+    const all = [...this.connections];
+    const slice = (from: number): void => {
+      const end = Math.min(from + SWEEP_SLICE, all.length);
+      for (let i = from; i < end; i++) {
+        const conn = all[i]!;
+        if (conn.closed) continue;
+        if (!conn.alive) {
+          conn.ws.terminate();
+          continue;
+        }
+        conn.alive = false;
+        conn.send(PING);
       }
-      conn.alive = false;
-      conn.send(PING);
-    }
+      if (end < all.length) setImmediate(slice, end);
+    };
+    slice(0);
   }
 
   private expireTokens(): void {
