@@ -3,7 +3,7 @@ import { RedisServer } from './helpers/redis-server';
 import { ReplicaProcess } from './helpers/replica-process';
 import { INGEST_TOKEN } from './helpers/test-app';
 import { Frame, TestClient } from './helpers/ws-client';
-import { waitFor } from './helpers/wait-for';
+import { waitFor, until } from './helpers/wait-for';
 
 /**
  * Redis killed (SIGKILL) and restarted under live traffic, with two replicas as OS processes on one
@@ -12,24 +12,6 @@ import { waitFor } from './helpers/wait-for';
  * away, and once it is back (empty: no persistence) and reloaded, delivery resumes to the clients that
  * stayed connected, on both replicas, with no client action.
  */
-
-/** Polls an asynchronous condition (HTTP, Redis) until it holds; an error counts as "not yet". */
-async function until<T>(check: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown = null;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== null && v !== false) return v;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 interface Answer {
   status: number;

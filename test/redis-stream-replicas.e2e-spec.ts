@@ -3,7 +3,7 @@ import * as f from './helpers/factories';
 import { RedisServer } from './helpers/redis-server';
 import { ReplicaProcess } from './helpers/replica-process';
 import { TestClient } from './helpers/ws-client';
-import { waitFor } from './helpers/wait-for';
+import { waitFor, until } from './helpers/wait-for';
 
 /**
  * Stream ingest across replicas (ingest.md §2.2) with the replicas as OS processes on one redis-server:
@@ -14,24 +14,6 @@ import { waitFor } from './helpers/wait-for';
  */
 
 const CLAIM_IDLE_MS = 500;
-
-/** Polls an asynchronous condition (Redis state) until it holds; an error counts as "not yet". */
-async function until<T>(check: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown = null;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== null && v !== false) return v;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** The stream, group and dead-letter stream of one REDIS_PREFIX, read with a plain ioredis client. */
 class IngestStream {

@@ -10,7 +10,7 @@ import { RedisStreamConsumer, RedisStreamConsumerOptions } from '../src/ingest/r
 import { MemoryReadModel } from '../src/store/memory/memory-read-model';
 import * as f from './helpers/factories';
 import { RedisCluster, RedisServer } from './helpers/redis-server';
-import { waitFor } from './helpers/wait-for';
+import { waitFor, until } from './helpers/wait-for';
 
 /** ingest.md §2.2: the Redis stream transport, against a real redis-server. */
 
@@ -45,22 +45,6 @@ interface Replica {
 
 const P = 'sp';
 const published = (r: Replica) => r.published.map((e) => (e.change.type === 'message' ? e.change.message._id : e.change.type));
-
-/** Polls an asynchronous condition (Redis state) until it holds, like waitFor; an error counts as "not yet". */
-async function until<T>(check: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: Error | null = null;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== null && v !== false) return v;
-    } catch (err) {
-      lastError = err as Error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? ` (last error: ${lastError.message})` : ''}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 function configFor(env: Record<string, string>): AppConfig {
   return loadConfig({ GLOBAL_SECRET: 'x', LOG_LEVEL: 'silent', ...env });

@@ -8,3 +8,21 @@ export async function waitFor<T>(check: () => T | undefined | null | false, opts
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+/** Polls an asynchronous condition (HTTP, Redis state) until it holds; an error thrown by the check counts as "not yet". */
+export async function until<T>(check: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown = null;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== null && v !== false) return v;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
