@@ -6,6 +6,8 @@ import { socketIoPeerModule, startOurs, startRawWs, startSocketIo, TARGET_IDS, T
 import { RunContext, TargetStarter } from './scenarios/context';
 import { runS1, s1Params } from './scenarios/s1-fanout';
 import { runS2, s2Params } from './scenarios/s2-filtered';
+import { runS3, s3Params } from './scenarios/s3-idle';
+import { runS4, s4Params } from './scenarios/s4-handshake';
 import { runS5, s5Params } from './scenarios/s5-ingest';
 
 /**
@@ -67,13 +69,18 @@ function parseArgs(argv: string[]): Options {
   return opts;
 }
 
-/** How each selected target is started, per measurement; a missing Socket.IO peer is reported, not fatal. */
-function targetStarters(opts: Options, redis: RedisProcess): RunContext['targets'] {
+/**
+ * How each selected target is started, per measurement; a missing Socket.IO peer is reported, not fatal.
+ * `processes`: server processes for ours and Socket.IO (2 as designed; S3 and S4 measure one process).
+ */
+function targetStarters(opts: Options, redis: RedisProcess, processes = 2): RunContext['targets'] {
   const peer = socketIoPeerModule();
   const starters: Record<TargetId, TargetStarter> = {
-    ours: () => startOurs(redis, opts.replicaNodeArgs),
+    ours: () => startOurs(redis, opts.replicaNodeArgs, {}, processes),
     ws: () => startRawWs(),
-    socketio: peer ? () => startSocketIo(redis) : { unavailable: 'peer not available (bench/peers/socketio/socketio-peer.ts is missing)' },
+    socketio: peer
+      ? () => startSocketIo(redis, processes)
+      : { unavailable: 'peer not available (bench/peers/socketio/socketio-peer.ts is missing)' },
   };
   for (const id of TARGET_IDS) if (!opts.targets.has(id)) starters[id] = { unavailable: 'not selected (--targets)' };
   return starters;
@@ -95,8 +102,9 @@ async function main(): Promise<void> {
       for (const n of opts.quick ? [40] : [1000, 10_000]) outcomes.push(await runS1(ctx, s1Params(n, opts.quick)));
     }
     if (wanted('S2')) outcomes.push(await runS2(ctx, s2Params(opts.quick)));
-    if (wanted('S3')) outcomes.push(notMeasured('S3', 'idle connections (RSS and heap per connection)', 'not implemented yet'));
-    if (wanted('S4')) outcomes.push(notMeasured('S4', 'handshake rate (connects + subscribe per second per core)', 'not implemented yet'));
+    const oneProcess: RunContext = { ...ctx, targets: targetStarters(opts, redis, 1) };
+    if (wanted('S3')) outcomes.push(await runS3(oneProcess, s3Params(opts.quick)));
+    if (wanted('S4')) outcomes.push(await runS4(oneProcess, s4Params(opts.quick)));
     if (wanted('S5')) outcomes.push(await runS5(ctx, s5Params(opts.quick)));
     if (wanted('S6')) outcomes.push(notMeasured('S6', 'reconnect storm (10 000 clients resubscribe at once)', 'not implemented yet'));
   } finally {

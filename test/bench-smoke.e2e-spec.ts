@@ -21,11 +21,25 @@ interface Measurement {
   ingestErrors: number;
   generator: { clients: number; frames: number; expected: number; lost: number; duplicates: number; unexpected: number };
 }
+/** S3 and S4 only connect and subscribe (no events): what they report instead of deliveries. */
+interface ConnectMeasurement {
+  clients: number;
+  failed: number;
+  connectMs: number;
+  serverCpuMs: Record<string, number>;
+  rssBeforeBytes: Record<string, number>;
+  rssAfterBytes: Record<string, number>;
+}
+const CONNECT_SCENARIOS = ['S3', 'S4'];
 interface Outcome {
   id: string;
   status: 'measured' | 'not measured yet';
+  params: { clients?: number };
   rows: Array<{ metric: string; values: Record<string, number | string | null> }>;
-  targets: Record<string, { status: 'measured'; measurement: Measurement[] } | { status: 'unavailable' | 'error'; reason: string }>;
+  targets: Record<
+    string,
+    { status: 'measured'; measurement: Array<Measurement | ConnectMeasurement> } | { status: 'unavailable' | 'error'; reason: string }
+  >;
 }
 
 describe('npm run bench, smoke variant (--quick)', () => {
@@ -58,7 +72,9 @@ describe('npm run bench, smoke variant (--quick)', () => {
       expect(s.rows).toEqual([]);
       expect(table).toMatch(new RegExp(`\\| ${s.id} +\\| .*: not measured yet`));
     }
-    expect(scenarios.filter((s) => s.status === 'measured').map((s) => s.id)).toEqual(expect.arrayContaining(['S1', 'S2', 'S5']));
+    expect(scenarios.filter((s) => s.status === 'measured').map((s) => s.id)).toEqual(
+      expect.arrayContaining(['S1', 'S2', 'S3', 'S4', 'S5']),
+    );
   });
 
   it('measures our service and the raw ws peer in every implemented scenario, and the Socket.IO peer where it can run', () => {
@@ -73,10 +89,10 @@ describe('npm run bench, smoke variant (--quick)', () => {
   });
 
   it('delivers every event to every subscriber that should get it, once, and nothing else', () => {
-    for (const s of scenarios.filter((x) => x.status === 'measured')) {
+    for (const s of scenarios.filter((x) => x.status === 'measured' && !CONNECT_SCENARIOS.includes(x.id))) {
       for (const [target, t] of Object.entries(s.targets)) {
         if (t.status !== 'measured') continue;
-        for (const m of t.measurement) {
+        for (const m of t.measurement as Measurement[]) {
           const g = m.generator;
           const got = {
             scenario: s.id,
@@ -91,6 +107,28 @@ describe('npm run bench, smoke variant (--quick)', () => {
           expect(m.events).toBeGreaterThan(0);
           expect(g.expected).toBeGreaterThan(0);
           expect(g.frames).toBe(g.expected);
+        }
+      }
+    }
+  });
+
+  it('connects and subscribes every client of S3 and S4 on every measured target, reading the server from /proc', () => {
+    for (const s of scenarios.filter((x) => CONNECT_SCENARIOS.includes(x.id))) {
+      expect(s.params.clients).toBeGreaterThan(0);
+      for (const [target, t] of Object.entries(s.targets)) {
+        if (t.status !== 'measured') continue;
+        for (const m of t.measurement as ConnectMeasurement[]) {
+          const procs = Object.keys(m.rssAfterBytes);
+          expect(procs.length).toBeGreaterThan(0);
+          const got = {
+            scenario: s.id,
+            target,
+            clients: m.clients,
+            failed: m.failed,
+            rssRead: procs.every((p) => m.rssAfterBytes[p]! > 0 && m.rssBeforeBytes[p]! > 0),
+            cpuRead: procs.every((p) => Number.isFinite(m.serverCpuMs[p])),
+          };
+          expect(got).toEqual({ ...got, clients: s.params.clients, failed: 0, rssRead: true, cpuRead: true });
         }
       }
     }

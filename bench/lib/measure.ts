@@ -259,3 +259,109 @@ export function generatorCpuPct(m: Measurement): number {
 export function serverCpuPct(m: Measurement): number {
   return (m.serverCpuTotalMs / m.windowMs) * 100;
 }
+
+/** What connecting (and subscribing) a set of clients cost the server and the generator (S3, S4). */
+export interface ConnectMeasurement {
+  clients: number;
+  failed: number;
+  errors: string[];
+  workers: number;
+  concurrencyPerWorker: number;
+  /** First connect started to last subscribe answered (the slowest worker). */
+  connectMs: number;
+  serverCpuMs: Record<string, number>;
+  /** RSS of each server process before the first connect, and once every client is subscribed and settled. */
+  rssBeforeBytes: Record<string, number>;
+  rssAfterBytes: Record<string, number>;
+  /** With `midpoint`: clients connected at the intermediate RSS reading, and that reading. */
+  midpoint: number;
+  rssMidBytes?: Record<string, number>;
+  /** The generator's workers over the connect window (user + system). */
+  generatorCpuMs: number;
+  generatorRssBytes: number;
+}
+
+/**
+ * Connects and subscribes every client (nothing else is sent), reading CPU and RSS of the target's server
+ * processes from /proc before the first connect and after the last subscribe (after `settleMs`, so that
+ * what the connects allocated has been touched and short-lived garbage had a chance to go). Disconnects
+ * the clients before returning. `warmupClients` connect and leave first, unmeasured. With `midpoint`, the
+ * first `midpoint` clients connect, RSS is read (after `settleMs`), then the rest connect; connect time
+ * and CPU then span both steps and the pause.
+ */
+export async function measureConnects(
+  target: Target,
+  opts: {
+    specs: ClientSpec[];
+    workers: number;
+    concurrency: number;
+    settleMs: number;
+    warmupClients: number;
+    midpoint?: number;
+    timeoutMs?: number;
+  },
+): Promise<ConnectMeasurement> {
+  const gen = await LoadGenerator.start(opts.workers);
+  try {
+    if (opts.warmupClients > 0) {
+      // Unmeasured: the first `warmupClients` connect, subscribe and leave, so that the window sees warm code paths.
+      const warm = await gen.connect(opts.specs.slice(0, opts.warmupClients), {
+        concurrency: opts.concurrency,
+        socketIoModule: target.socketIoModule,
+      });
+      if (warm.failed > 0) throw new Error(`warm-up: ${warm.failed} clients failed: ${warm.errors.join('; ')}`);
+      await gen.disconnect();
+      await sleep(opts.settleMs);
+    }
+    const procs = target.serverProcesses();
+    const rssBeforeBytes: Record<string, number> = {};
+    for (const p of procs) rssBeforeBytes[p.name] = rssBytesOf(p.pid);
+    const cpuBefore = procs.map((p) => cpuMsOf(p.pid));
+    await gen.begin(0);
+    const connectSome = (specs: ClientSpec[]) =>
+      gen.connect(specs, { concurrency: opts.concurrency, timeoutMs: opts.timeoutMs ?? 60_000, socketIoModule: target.socketIoModule });
+    let rssMidBytes: Record<string, number> | undefined;
+    let connect: ConnectReport;
+    const mid = opts.midpoint ?? 0;
+    if (mid > 0 && mid < opts.specs.length) {
+      // Two steps, RSS read in between: the second step's growth is free of whatever the process held before.
+      const firstStep = await connectSome(opts.specs.slice(0, mid));
+      await sleep(opts.settleMs);
+      rssMidBytes = {};
+      for (const p of procs) rssMidBytes[p.name] = rssBytesOf(p.pid);
+      const secondStep = await connectSome(opts.specs.slice(mid));
+      connect = {
+        connected: firstStep.connected + secondStep.connected,
+        failed: firstStep.failed + secondStep.failed,
+        errors: [...firstStep.errors, ...secondStep.errors].slice(0, 5),
+        ms: firstStep.ms + secondStep.ms,
+      };
+    } else {
+      connect = await connectSome(opts.specs);
+    }
+    const serverCpuMs: Record<string, number> = {};
+    procs.forEach((p, i) => (serverCpuMs[p.name] = cpuMsOf(p.pid) - cpuBefore[i]!));
+    const gr = await gen.finish([], monoNow());
+    await sleep(opts.settleMs);
+    const rssAfterBytes: Record<string, number> = {};
+    for (const p of procs) rssAfterBytes[p.name] = rssBytesOf(p.pid);
+    return {
+      clients: connect.connected,
+      failed: connect.failed,
+      errors: connect.errors,
+      workers: gen.size,
+      concurrencyPerWorker: opts.concurrency,
+      connectMs: connect.ms,
+      serverCpuMs,
+      rssBeforeBytes,
+      rssAfterBytes,
+      midpoint: rssMidBytes ? mid : 0,
+      rssMidBytes,
+      generatorCpuMs: gr.cpuMs,
+      generatorRssBytes: gr.rssBytes,
+    };
+  } finally {
+    await gen.disconnect().catch(() => undefined);
+    await gen.stop();
+  }
+}

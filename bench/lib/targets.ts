@@ -42,31 +42,36 @@ export interface Target {
 
 const INGEST_BATCH = 500;
 
-/** Our service: two replicas (compiled dist/main.js) on one redis-server, emptied first. */
-export async function startOurs(redis: RedisProcess, nodeArgs: string[] = [], env: Record<string, string> = {}): Promise<Target> {
+/** Our service: two replicas (compiled dist/main.js; `replicas` to change) on one redis-server, emptied first. */
+export async function startOurs(
+  redis: RedisProcess,
+  nodeArgs: string[] = [],
+  env: Record<string, string> = {},
+  replicas = 2,
+): Promise<Target> {
   const secret = randomBytes(24).toString('hex');
   const ingestToken = randomBytes(16).toString('hex');
   const replicaEnv = { REDIS_URL: redis.url, GLOBAL_SECRET: secret, INGEST_TOKEN: ingestToken, ...env };
   await redis.flushAll();
-  const replicas = await Promise.all([ServiceReplica.start(replicaEnv, nodeArgs), ServiceReplica.start(replicaEnv, nodeArgs)]);
+  const started = await Promise.all(Array.from({ length: replicas }, () => ServiceReplica.start(replicaEnv, nodeArgs)));
   // A prepared key: jsonwebtoken given a string secret first tries to parse it as a PEM key on every call.
   const key: KeyObject = createSecretKey(Buffer.from(secret));
-  const ingest = replicas.map((r) => new IngestClient(`${r.httpUrl}/v1/events`, ingestToken));
+  const ingest = started.map((r) => new IngestClient(`${r.httpUrl}/v1/events`, ingestToken));
   return {
     id: 'ours',
     kind: 'ws',
-    processes: replicas.length,
+    processes: started.length,
     ingest,
     filtersByAccess: true,
-    clientUrl: (group, userId) => `${replicas[group]!.wsUrl}?token=${jwt.sign({ _id: userId }, key, { algorithm: 'HS256' })}`,
-    serverProcesses: () => [...replicas.map((r, i) => ({ name: `replica-${i}`, pid: r.pid })), { name: 'redis', pid: redis.pid }],
+    clientUrl: (group, userId) => `${started[group]!.wsUrl}?token=${jwt.sign({ _id: userId }, key, { algorithm: 'HS256' })}`,
+    serverProcesses: () => [...started.map((r, i) => ({ name: `replica-${i}`, pid: r.pid })), { name: 'redis', pid: redis.pid }],
     seed: async (envelopes) => {
       for (let i = 0; i < envelopes.length; i += INGEST_BATCH)
         await ingest[0]!.postOk(JSON.stringify(envelopes.slice(i, i + INGEST_BATCH)));
     },
     stop: async () => {
       for (const c of ingest) c.close();
-      await Promise.all(replicas.map((r) => r.stop()));
+      await Promise.all(started.map((r) => r.stop()));
     },
   };
 }
@@ -107,14 +112,14 @@ export function socketIoPeerModule(): string | null {
   return existsSync(path) ? path : null;
 }
 
-/** Socket.IO with @socket.io/redis-adapter on two processes (what a Node team would pick instead). */
-export async function startSocketIo(redis: RedisProcess): Promise<Target> {
+/** Socket.IO with @socket.io/redis-adapter on two processes (`processes` to change; what a Node team would pick instead). */
+export async function startSocketIo(redis: RedisProcess, processes = 2): Promise<Target> {
   const modulePath = socketIoPeerModule();
   if (!modulePath) throw new Error('peer not available (bench/peers/socketio/socketio-peer.ts is missing)');
   const mod = (await import(modulePath)) as SocketIoPeerModule;
   if (typeof mod.startSocketIoPeer !== 'function') throw new Error('peer not available (no startSocketIoPeer export)');
   await redis.flushAll();
-  const peer = await mod.startSocketIoPeer({ redisUrl: redis.url, processes: 2 });
+  const peer = await mod.startSocketIoPeer({ redisUrl: redis.url, processes });
   for (const u of peer.urls) assertLoopback(u);
   const ingest = peer.urls.map((_, i) => new IngestClient(peer.ingestUrl(i)));
   const pids = peer.pids ?? [];
