@@ -25,15 +25,52 @@ class FrameCache {
     return this.busy;
   }
 
+  private exact: ReadonlySet<string> | null = null;
+  private last: { topic: string; method: Method; variant: string; frame: Buffer } | null = null;
+
+  /** The exact topic strings the change is published on (built once per envelope). */
+  exactTopics(change: Change): ReadonlySet<string> {
+    this.exact ??= new Set(exactTopicsOf(change));
+    return this.exact;
+  }
+
   /** One frame per (topic, method) and envelope; `variant` tells apart several messages of the same pair. */
   get(topic: string, method: Method, message: unknown, variant = ''): Buffer {
+    // Consecutive recipients nearly always share a frame: answer them without building a key.
+    const last = this.last;
+    if (last && last.topic === topic && last.method === method && last.variant === variant) return last.frame;
     const key = `${method} ${topic} ${variant}`;
     let frame = this.frames.get(key);
     if (!frame) {
       frame = Buffer.from(publishFrame(topic, method, message));
       this.frames.set(key, frame);
     }
+    this.last = { topic, method, variant, frame };
     return frame;
+  }
+}
+
+/** The exact topics (every kind but `/P/requests`) a change is published on. */
+function exactTopicsOf(change: Change): string[] {
+  switch (change.type) {
+    case 'request':
+    case 'request_removed': {
+      const r = change.type === 'request' ? change.next : change.prev;
+      return [topics.request(r.id_project, r.request_id), topics.messages(r.id_project, r.request_id)];
+    }
+    case 'message':
+      return [topics.messages(change.message.id_project, change.message.recipient)];
+    case 'project_user':
+      return [change.prev, change.next].flatMap((pu) => (pu ? projectUserTopics(pu) : []));
+    case 'project':
+      return isDisabled(change) ? [] : change.busyChanged.flatMap(projectUserTopics);
+    case 'event': {
+      const pu = eventProjectUser(change.event);
+      const p = change.event.id_project;
+      return [topics.events(p, pu), topics.namedEvents(p, pu, change.event.name)];
+    }
+    case 'bot':
+      return [topics.bot(change.bot.id_project, change.bot._id)];
   }
 }
 
@@ -200,18 +237,17 @@ export class FanoutService {
         sub.pending!.push(env);
         if (sub.parked) this.reanswer(sub, project);
       }
-      this.deliver(env, this.candidates(project, env.change), new FrameCache());
+      const frames = new FrameCache();
+      this.deliver(env, this.candidates(project, env.change, frames), frames);
     } catch (err) {
       this.log.error({ err, project: env.projectId, seq: env.seq }, 'delivery failed');
     }
   }
 
   /** The live subscriptions a change may concern, found through the indexes. */
-  private candidates(project: ProjectSubscriptions, change: Change): Iterable<Subscription> {
+  private candidates(project: ProjectSubscriptions, change: Change, frames: FrameCache): Iterable<Subscription> {
     const out = new Set<Subscription>();
-    const addTopic = (t: string) => {
-      for (const s of project.exact.get(t) ?? []) out.add(s);
-    };
+    for (const t of frames.exactTopics(change)) for (const s of project.exact.get(t) ?? []) out.add(s);
     const addUser = (u: string | undefined) => {
       if (u !== undefined) for (const s of project.byUser.get(u) ?? []) if (!s.pending) out.add(s);
     };
@@ -220,41 +256,20 @@ export class FanoutService {
       case 'request_removed': {
         const prev = change.prev;
         const next = change.type === 'request' ? change.next : null;
-        const any = (next ?? prev)!;
         for (const s of project.requestsAll) out.add(s);
         const users = new Set<string>();
         if (prev) for (const u of audienceUserIds(prev)) users.add(u);
         if (next) for (const u of audienceUserIds(next)) users.add(u);
         for (const u of users) for (const s of project.requestsByUser.get(u) ?? []) out.add(s);
-        addTopic(topics.request(any.id_project, any.request_id));
-        addTopic(topics.messages(any.id_project, any.request_id));
         break;
       }
-      case 'message':
-        addTopic(topics.messages(change.message.id_project, change.message.recipient));
-        break;
       case 'project_user':
-        for (const pu of [change.prev, change.next]) {
-          if (!pu) continue;
-          for (const t of projectUserTopics(pu)) addTopic(t);
-          addUser(memberUserId(pu));
-        }
+        for (const pu of [change.prev, change.next]) if (pu) addUser(memberUserId(pu));
         break;
       case 'project':
-        if (isDisabled(change)) {
-          for (const set of project.byUser.values()) for (const s of set) if (!s.pending) out.add(s);
-        } else {
-          for (const pu of change.busyChanged) for (const t of projectUserTopics(pu)) addTopic(t);
-        }
+        if (isDisabled(change)) for (const s of project.live()) out.add(s);
         break;
-      case 'event': {
-        const pu = eventProjectUser(change.event);
-        addTopic(topics.events(change.event.id_project, pu));
-        addTopic(topics.namedEvents(change.event.id_project, pu, change.event.name));
-        break;
-      }
-      case 'bot':
-        addTopic(topics.bot(change.bot.id_project, change.bot._id));
+      default:
         break;
     }
     return out;
@@ -273,9 +288,7 @@ export class FanoutService {
           this.onRequestRemoved(sub, change.prev, frames);
           break;
         case 'message':
-          if (sub.topicString === topics.messages(change.message.id_project, change.message.recipient)) {
-            sub.sink.send(frames.get(sub.topicString, change.method, change.message));
-          }
+          if (frames.exactTopics(change).has(sub.topicString)) sub.sink.send(frames.get(sub.topicString, change.method, change.message));
           break;
         case 'project_user':
           this.onProjectUser(sub, change, frames);
@@ -288,18 +301,11 @@ export class FanoutService {
             if (pu) sub.sink.send(frames.get(sub.topicString, 'UPDATE', pu));
           }
           break;
-        case 'event': {
-          const pu = eventProjectUser(change.event);
-          const p = change.event.id_project;
-          if (sub.topicString === topics.events(p, pu) || sub.topicString === topics.namedEvents(p, pu, change.event.name)) {
-            sub.sink.send(frames.get(sub.topicString, 'CREATE', change.event));
-          }
+        case 'event':
+          if (frames.exactTopics(change).has(sub.topicString)) sub.sink.send(frames.get(sub.topicString, 'CREATE', change.event));
           break;
-        }
         case 'bot':
-          if (sub.topicString === topics.bot(change.bot.id_project, change.bot._id)) {
-            sub.sink.send(frames.get(sub.topicString, 'UPDATE', change.bot));
-          }
+          if (frames.exactTopics(change).has(sub.topicString)) sub.sink.send(frames.get(sub.topicString, 'UPDATE', change.bot));
           break;
       }
     }

@@ -1,3 +1,4 @@
+import { addToIndex, removeFromIndex } from '../common/set-index';
 import { RequestAudience, Scope } from '../access/member-access';
 import { Envelope } from '../domain/changes';
 import { Topic } from '../protocol/topic-grammar';
@@ -71,7 +72,7 @@ export class ProjectSubscriptions {
   /** Registers a subscription that is still reading its snapshot: it buffers envelopes. */
   addPending(sub: Subscription): void {
     this.pending.add(sub);
-    add(this.byUser, sub.userId, sub);
+    addToIndex(this.byUser, sub.userId, sub);
     this.size++;
   }
 
@@ -90,7 +91,7 @@ export class ProjectSubscriptions {
 
   remove(sub: Subscription): void {
     if (!this.pending.delete(sub)) this.unindex(sub);
-    removeFrom(this.byUser, sub.userId, sub);
+    removeFromIndex(this.byUser, sub.userId, sub);
     this.size--;
   }
 
@@ -108,34 +109,18 @@ export class ProjectSubscriptions {
   private index(sub: Subscription): void {
     if (sub.topic.kind === 'requests') {
       if (sub.scope === 'all') this.requestsAll.add(sub);
-      else add(this.requestsByUser, sub.userId, sub);
+      else addToIndex(this.requestsByUser, sub.userId, sub);
     } else {
-      add(this.exact, sub.topicString, sub);
+      addToIndex(this.exact, sub.topicString, sub);
     }
   }
 
   private unindex(sub: Subscription): void {
     if (sub.topic.kind === 'requests') {
       this.requestsAll.delete(sub);
-      removeFrom(this.requestsByUser, sub.userId, sub);
+      removeFromIndex(this.requestsByUser, sub.userId, sub);
     } else {
-      removeFrom(this.exact, sub.topicString, sub);
+      removeFromIndex(this.exact, sub.topicString, sub);
     }
   }
-}
-
-function add<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
-  let set = index.get(key);
-  if (!set) {
-    set = new Set();
-    index.set(key, set);
-  }
-  set.add(value);
-}
-
-function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
-  const set = index.get(key);
-  if (!set) return;
-  set.delete(value);
-  if (set.size === 0) index.delete(key);
 }

@@ -1,3 +1,4 @@
+import { addToIndex, removeFromIndex } from '../../common/set-index';
 import { memberUserId, viewerOf, Viewer } from '../../access/member-access';
 import { Envelope } from '../../domain/changes';
 import { DomainEvent } from '../../domain/domain-events';
@@ -226,15 +227,15 @@ export class MemoryReadModel extends ReadModel {
   private indexRequest(state: ProjectState, doc: RequestDoc): void {
     if (!isListed(doc)) return;
     state.listed.add(doc.request_id);
-    for (const u of doc.participants) addTo(state.listedByParticipant, u, doc.request_id);
-    for (const a of doc.snapshot.agents) addTo(state.listedByAgent, a.id_user, doc.request_id);
+    for (const u of doc.participants) addToIndex(state.listedByParticipant, u, doc.request_id);
+    for (const a of doc.snapshot.agents) addToIndex(state.listedByAgent, a.id_user, doc.request_id);
     state.sortedListed = null;
   }
 
   private unindexRequest(state: ProjectState, doc: RequestDoc): void {
     if (!state.listed.delete(doc.request_id)) return;
-    for (const u of doc.participants) removeFrom(state.listedByParticipant, u, doc.request_id);
-    for (const a of doc.snapshot.agents) removeFrom(state.listedByAgent, a.id_user, doc.request_id);
+    for (const u of doc.participants) removeFromIndex(state.listedByParticipant, u, doc.request_id);
+    for (const a of doc.snapshot.agents) removeFromIndex(state.listedByAgent, a.id_user, doc.request_id);
     state.sortedListed = null;
   }
 
@@ -319,20 +320,4 @@ export class MemoryReadModel extends ReadModel {
     }
     return s;
   }
-}
-
-function addTo(index: Map<string, Set<string>>, key: string, value: string): void {
-  let set = index.get(key);
-  if (!set) {
-    set = new Set();
-    index.set(key, set);
-  }
-  set.add(value);
-}
-
-function removeFrom(index: Map<string, Set<string>>, key: string, value: string): void {
-  const set = index.get(key);
-  if (!set) return;
-  set.delete(value);
-  if (set.size === 0) index.delete(key);
 }
