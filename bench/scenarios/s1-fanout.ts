@@ -11,6 +11,7 @@ import {
   workersFor,
 } from '../lib/measure';
 import { rowOf, ScenarioOutcome } from '../lib/report';
+import { integrityRows, latencyRows } from './delivery-rows';
 import { eachTarget, RunContext } from './context';
 
 /**
@@ -90,24 +91,7 @@ export async function runS1(ctx: RunContext, p: S1Params): Promise<ScenarioOutco
 
   const m = (f: (x: Measurement) => number) => (ms: Measurement[]) => f(ms[0]!);
   outcome.rows = [
-    rowOf(
-      outcome,
-      'latency p50 (ms, per frame)',
-      2,
-      m((x) => x.generator.latency.p50),
-    ),
-    rowOf(
-      outcome,
-      'latency p99 (ms, per frame)',
-      2,
-      m((x) => x.generator.latency.p99),
-    ),
-    rowOf(
-      outcome,
-      'latency max (ms)',
-      2,
-      m((x) => x.generator.latency.max),
-    ),
+    ...latencyRows(outcome),
     rowOf(
       outcome,
       'ingest → last subscriber p99 (ms)',
@@ -123,20 +107,7 @@ export async function runS1(ctx: RunContext, p: S1Params): Promise<ScenarioOutco
       0,
       m((x) => x.framesPerSec),
     ),
-    rowOf(
-      outcome,
-      'lost frames',
-      0,
-      m((x) => x.generator.lost),
-      false,
-    ),
-    rowOf(
-      outcome,
-      'duplicate or unexpected frames',
-      0,
-      m((x) => x.generator.duplicates + x.generator.unexpected),
-      false,
-    ),
+    ...integrityRows(outcome),
     rowOf(outcome, 'server CPU (ms per event)', 2, m(cpuPerEventMs)),
     rowOf(outcome, 'server CPU (% of one core)', 0, m(serverCpuPct)),
     rowOf(outcome, 'load generator CPU (% of one core)', 0, m(generatorCpuPct), false),

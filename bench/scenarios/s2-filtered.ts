@@ -1,6 +1,7 @@
 import { Envelope, memberEnvelope, projectEnvelope, requestEnvelope, requestId } from '../lib/documents';
 import { ClientPlan, cpuPerEventMs, generatorCpuPct, Measurement, measure, specsFor, steadyDriver, workersFor } from '../lib/measure';
 import { rowOf, ScenarioOutcome } from '../lib/report';
+import { integrityRows, latencyRows } from './delivery-rows';
 import { eachTarget, RunContext } from './context';
 
 /**
@@ -102,24 +103,7 @@ export async function runS2(ctx: RunContext, p: S2Params): Promise<ScenarioOutco
 
   const m = (f: (x: Measurement) => number) => (ms: Measurement[]) => f(ms[0]!);
   outcome.rows = [
-    rowOf(
-      outcome,
-      'latency p50 (ms, per frame)',
-      2,
-      m((x) => x.generator.latency.p50),
-    ),
-    rowOf(
-      outcome,
-      'latency p99 (ms, per frame)',
-      2,
-      m((x) => x.generator.latency.p99),
-    ),
-    rowOf(
-      outcome,
-      'latency max (ms)',
-      2,
-      m((x) => x.generator.latency.max),
-    ),
+    ...latencyRows(outcome),
     rowOf(outcome, 'server CPU (ms per event)', 3, m(cpuPerEventMs)),
     rowOf(
       outcome,
@@ -127,20 +111,7 @@ export async function runS2(ctx: RunContext, p: S2Params): Promise<ScenarioOutco
       1,
       m((x) => (x.serverCpuTotalMs * 1000) / Math.max(1, x.generator.frames)),
     ),
-    rowOf(
-      outcome,
-      'lost frames',
-      0,
-      m((x) => x.generator.lost),
-      false,
-    ),
-    rowOf(
-      outcome,
-      'unexpected or duplicate frames',
-      0,
-      m((x) => x.generator.unexpected + x.generator.duplicates),
-      false,
-    ),
+    ...integrityRows(outcome),
     rowOf(outcome, 'load generator CPU (% of one core)', 0, m(generatorCpuPct), false),
   ];
   return outcome;
