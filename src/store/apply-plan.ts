@@ -124,11 +124,11 @@ export async function planApply(event: DomainEvent, r: ProjectStateReader, opts:
 }
 
 async function planRequest(doc: RequestDoc, r: ProjectStateReader): Promise<ApplyPlan> {
-  let prev = await r.request(doc.request_id);
-  if (!prev) {
-    const oldRid = await r.requestIdOf(doc._id);
-    if (oldRid !== undefined) prev = await r.request(oldRid);
-  }
+  // Both lookups at once (one round trip on Redis); the old request_id is needed only when none is stored
+  // under the new one.
+  const [byRid, oldRid] = await Promise.all([r.request(doc.request_id), r.requestIdOf(doc._id)]);
+  let prev = byRid;
+  if (!prev && oldRid !== undefined && oldRid !== doc.request_id) prev = await r.request(oldRid);
   const fresh = freshness(prev, doc);
   if (fresh !== 'newer') return { outcome: fresh };
   const ops: WriteOp[] = [];

@@ -93,8 +93,12 @@ export class RedisReadModel extends ReadModel {
     const base = this.base(event.projectId);
     return this.guard(async () => {
       for (let attempt = 0; ; attempt++) {
-        const ver = (await this.redis.get(`${base}ver`)) ?? '0';
+        // The version is read before the plan's reads (same connection, so Redis runs them in this order) but
+        // awaited after them: one round trip fewer, and a commit in between still makes this attempt retry.
+        const verRead = this.redis.get(`${base}ver`);
+        verRead.catch(() => undefined); // awaited below; a plan that throws first must not leave it unhandled
         const plan = await planApply(event, this.reader(base), { requestsLimit: this.opts.history.requests, now: this.now() });
+        const ver = (await verRead) ?? '0';
         const cmds = (plan.ops ?? []).flatMap((op) => this.commands(base, op));
         if (plan.outcome !== 'applied') {
           if (cmds.length === 0) return { outcome: plan.outcome };
