@@ -7,6 +7,7 @@ import { Topic } from '../protocol/topic-grammar';
 import * as f from '../../test/helpers/factories';
 import { waitFor } from '../../test/helpers/wait-for';
 import { FanoutService } from './fanout.service';
+import { OutboundFrame } from './outbound-frame';
 import { FrameSink, Subscription } from './subscription-registry';
 
 /** A read model whose subscribe reads wait on gates placed before and after the actual read. */
@@ -33,8 +34,8 @@ class Sink implements FrameSink {
   closed = false;
   readonly frames: any[] = [];
   constructor(readonly userId: string) {}
-  send(frame: Buffer): void {
-    this.frames.push(JSON.parse(frame.toString()));
+  send(frame: OutboundFrame): void {
+    this.frames.push(JSON.parse(frame.payload.toString()));
   }
 }
 

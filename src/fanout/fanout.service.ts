@@ -9,11 +9,12 @@ import { FrameErrorCode, Method, errorFrame, publishFrame } from '../protocol/fr
 import { parseTopic, topics } from '../protocol/topic-grammar';
 import { ReadModel } from '../store/read-model';
 import { LOGGER } from '../ops/logger';
+import { OutboundFrame } from './outbound-frame';
 import { FrameSink, ProjectSubscriptions, Subscription } from './subscription-registry';
 
 /** Frames of one envelope, serialized once and shared by every recipient. */
 class FrameCache {
-  private readonly frames = new Map<string, Buffer>();
+  private readonly frames = new Map<string, OutboundFrame>();
   private busy: Map<string, WireProjectUser> | null = null;
 
   /** The project_users whose isBusy changed, by each topic they are published on (built once per envelope). */
@@ -26,7 +27,7 @@ class FrameCache {
   }
 
   private exact: ReadonlySet<string> | null = null;
-  private last: { topic: string; method: Method; variant: string; frame: Buffer } | null = null;
+  private last: { topic: string; method: Method; variant: string; frame: OutboundFrame } | null = null;
 
   /** The exact topic strings the change is published on (built once per envelope). */
   exactTopics(change: Change): ReadonlySet<string> {
@@ -35,14 +36,14 @@ class FrameCache {
   }
 
   /** One frame per (topic, method) and envelope; `variant` tells apart several messages of the same pair. */
-  get(topic: string, method: Method, message: unknown, variant = ''): Buffer {
+  get(topic: string, method: Method, message: unknown, variant = ''): OutboundFrame {
     // Consecutive recipients nearly always share a frame: answer them without building a key.
     const last = this.last;
     if (last && last.topic === topic && last.method === method && last.variant === variant) return last.frame;
     const key = `${method} ${topic} ${variant}`;
     let frame = this.frames.get(key);
     if (!frame) {
-      frame = Buffer.from(publishFrame(topic, method, message));
+      frame = OutboundFrame.of(publishFrame(topic, method, message));
       this.frames.set(key, frame);
     }
     this.last = { topic, method, variant, frame };
@@ -110,7 +111,7 @@ export class FanoutService {
     }
     const topic = parseTopic(topicString);
     if (!topic) {
-      sink.send(Buffer.from(errorFrame(topicString, 'unknown_topic', 'no topic has this shape')));
+      sink.send(OutboundFrame.of(errorFrame(topicString, 'unknown_topic', 'no topic has this shape')));
       return;
     }
     const project = this.project(topic.projectId);
@@ -161,7 +162,7 @@ export class FanoutService {
       held.snapshotSeq = read.seq;
       held.scope = decision.viewer.scope;
       held.audience = decision.audience;
-      sink.send(Buffer.from(publishFrame(topicString, 'CREATE', decision.snapshot)));
+      sink.send(OutboundFrame.of(publishFrame(topicString, 'CREATE', decision.snapshot)));
       const buffered = held.pending;
       held.pending = null;
       project.activate(held);
@@ -396,7 +397,7 @@ export class FanoutService {
   private end(sub: Subscription, code: FrameErrorCode, message: string): void {
     if (sub.sink.subscriptions.get(sub.topicString) !== sub) return;
     this.drop(sub);
-    sub.sink.send(Buffer.from(errorFrame(sub.topicString, code, message)));
+    sub.sink.send(OutboundFrame.of(errorFrame(sub.topicString, code, message)));
   }
 
   private drop(sub: Subscription): void {

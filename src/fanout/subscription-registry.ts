@@ -2,6 +2,7 @@ import { addToIndex, removeFromIndex } from '../common/set-index';
 import { RequestAudience, Scope } from '../access/member-access';
 import { Envelope } from '../domain/changes';
 import { Topic } from '../protocol/topic-grammar';
+import { OutboundFrame } from './outbound-frame';
 
 /** What delivery needs of a client connection; the gateway's socket wrapper implements it. */
 export interface FrameSink {
@@ -10,7 +11,7 @@ export interface FrameSink {
   /** Topic string → subscription held by this connection. */
   readonly subscriptions: Map<string, Subscription>;
   readonly closed: boolean;
-  send(frame: Buffer): void;
+  send(frame: OutboundFrame): void;
 }
 
 export class Subscription {

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { Principal } from '../auth/principal';
+import { OutboundFrame } from '../fanout/outbound-frame';
 import { FrameSink, Subscription } from '../fanout/subscription-registry';
 
 const TEXT = { binary: false } as const;
@@ -12,9 +14,15 @@ export class ClientConnection implements FrameSink {
   /** Something arrived since the last heartbeat sweep. */
   alive = true;
 
+  /**
+   * `socket`: the upgraded TCP socket under `ws`. Prepared frames are written to it directly: `ws` sends
+   * each frame synchronously in one piece (no compression, no queue), so a frame written here never lands
+   * inside one of its frames, and the same checks (open, buffered amount) hold for both.
+   */
   constructor(
     readonly ws: WebSocket,
     readonly principal: Principal,
+    private readonly socket?: Duplex,
   ) {}
 
   get userId(): string {
@@ -25,7 +33,10 @@ export class ClientConnection implements FrameSink {
     return this.ws.readyState !== this.ws.OPEN;
   }
 
-  send(frame: Buffer | string): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(frame, TEXT);
+  send(frame: OutboundFrame | string): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    if (typeof frame === 'string') this.ws.send(frame, TEXT);
+    else if (this.socket) this.socket.write(frame.wire);
+    else this.ws.send(frame.payload, TEXT);
   }
 }

@@ -12,7 +12,8 @@ import { normalizePath, refuseUpgrade, requestPath, tokenOf } from './handshake'
 /**
  * The WebSocket adapter: owns the HTTP `upgrade` event so that a handshake is authenticated before it is
  * accepted and a refusal is answered at once with a status and JSON body (Nest guards do not run on
- * connection hooks). Accepted sockets reach the gateway's handleConnection with their Principal.
+ * connection hooks). Accepted sockets reach the gateway's handleConnection with their Principal and the
+ * upgraded TCP socket (fan-out writes prepared frames to it).
  * Frames are dispatched by the gateway itself (Tiledesk frames are `{action, payload}`, not Nest's
  * `{event, data}`), so the per-message RxJS pipeline of the stock adapter is not used.
  */
@@ -47,7 +48,7 @@ export class RealtimeWsAdapter extends WsAdapter {
         return;
       }
       const principal = result.principal;
-      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, principal));
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, principal, socket));
     });
     wss.on('error', (err) => log.error({ err }, 'websocket server error'));
     return wss;

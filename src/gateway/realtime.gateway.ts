@@ -1,17 +1,19 @@
 import { Inject, OnModuleDestroy } from '@nestjs/common';
 import { OnGatewayConnection, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
 import { Principal } from '../auth/principal';
 import { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { FanoutService } from '../fanout/fanout.service';
+import { OutboundFrame } from '../fanout/outbound-frame';
 import { LOGGER } from '../ops/logger';
 import { PING_FRAME, PONG_FRAME, errorFrame, meFrame, parseClientFrame } from '../protocol/frames';
 import { ClientConnection } from './client-connection';
 
-const PING = Buffer.from(PING_FRAME);
-const PONG = Buffer.from(PONG_FRAME);
+const PING = OutboundFrame.of(PING_FRAME);
+const PONG = OutboundFrame.of(PONG_FRAME);
 export const CLOSE_TOKEN_EXPIRED = 4001;
 /** Connections handled per event-loop turn by the heartbeat sweep. */
 const SWEEP_SLICE = 500;
@@ -46,8 +48,8 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
     this.expiryTimer.unref();
   }
 
-  handleConnection(ws: WebSocket, principal: Principal): void {
-    const conn = new ClientConnection(ws, principal);
+  handleConnection(ws: WebSocket, principal: Principal, socket?: Duplex): void {
+    const conn = new ClientConnection(ws, principal, socket);
     this.connections.add(conn);
     ws.on('message', (data: RawData, isBinary: boolean) => {
       try {
