@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { repoRoot, RedisProcess } from './lib/processes';
-import { BenchReport, formatTable, machineInfo, notMeasured, ScenarioOutcome } from './lib/report';
+import { BenchReport, formatTable, machineInfo, ScenarioOutcome } from './lib/report';
 import { socketIoPeerModule, startOurs, startRawWs, startSocketIo, TARGET_IDS, TargetId } from './lib/targets';
 import { RunContext, TargetStarter } from './scenarios/context';
 import { runS1, s1Params } from './scenarios/s1-fanout';
@@ -9,6 +9,7 @@ import { runS2, s2Params } from './scenarios/s2-filtered';
 import { runS3, s3Params } from './scenarios/s3-idle';
 import { runS4, s4Params } from './scenarios/s4-handshake';
 import { runS5, s5Params } from './scenarios/s5-ingest';
+import { runS6, s6Params } from './scenarios/s6-reconnect';
 
 /**
  * `npm run bench`: starts a redis-server, then for each scenario and each target in turn (our service on two
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
     if (wanted('S3')) outcomes.push(await runS3(oneProcess, s3Params(opts.quick)));
     if (wanted('S4')) outcomes.push(await runS4(oneProcess, s4Params(opts.quick)));
     if (wanted('S5')) outcomes.push(await runS5(ctx, s5Params(opts.quick)));
-    if (wanted('S6')) outcomes.push(notMeasured('S6', 'reconnect storm (10 000 clients resubscribe at once)', 'not implemented yet'));
+    if (wanted('S6')) outcomes.push(await runS6(ctx, s6Params(opts.quick)));
   } finally {
     await redis.stop();
   }

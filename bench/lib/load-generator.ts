@@ -1,7 +1,8 @@
 import { ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
+import { monoNow } from './clock';
 import { LatencyHistogram, LatencySummary } from './histogram';
-import type { ClientSpec, ConnectReport, FromWorker, ToWorker, WorkerReport } from './worker-protocol';
+import type { Backoff, ClientSpec, ConnectReport, FromWorker, ReconnectReport, ToWorker, WorkerReport } from './worker-protocol';
 
 /** Distributive Omit, so that each message variant keeps its own fields. */
 type WithoutReq<T> = T extends unknown ? Omit<T, 'req'> : never;
@@ -29,6 +30,24 @@ export interface GeneratorReport {
   rssBytes: number;
   workers: number;
 }
+
+/** The reconnect storm, merged over the workers. */
+export interface StormReport {
+  reconnected: number;
+  failed: number;
+  retries: number;
+  errors: string[];
+  /** Storm start to the last client's subscribe answer. */
+  allBackMs: number;
+  /** Per client: storm start to its subscribe answer. */
+  timeToSnapshot: LatencySummary;
+  /** Bytes of subscribe answers received (plain WebSocket clients only). */
+  answerBytes: number;
+  /** CPU time of all workers (user + system) from the storm's start until their last client was back. */
+  cpuMs: number;
+}
+
+const STORM_LEAD_MS = 100;
 
 class WorkerHandle {
   private nextReq = 1;
@@ -150,6 +169,40 @@ export class LoadGenerator {
   async finish(events: Array<[number, number]>, deadline: number): Promise<GeneratorReport> {
     const reports = await Promise.all(this.workers.map((w) => w.call<WorkerReport>({ type: 'finish', events, deadline })));
     return mergeReports(reports, events);
+  }
+
+  /**
+   * The reconnect storm: every worker drops all of its clients at the same instant (STORM_LEAD_MS from now,
+   * so that the message has reached each worker) and reconnects them; see the worker's `reconnect`.
+   */
+  async reconnect(opts: { concurrency: number; timeoutMs: number; backoff: Backoff; giveUpMs: number }): Promise<StormReport> {
+    const at = monoNow() + STORM_LEAD_MS;
+    const reports = await Promise.all(
+      this.workers.map((w) =>
+        w.call<ReconnectReport>({
+          type: 'reconnect',
+          at,
+          concurrency: opts.concurrency,
+          timeoutMs: opts.timeoutMs,
+          backoff: opts.backoff,
+          giveUpAt: at + opts.giveUpMs,
+        }),
+      ),
+    );
+    const times = new LatencyHistogram();
+    for (const r of reports) times.add(r.timeToSnapshot);
+    const sum = (f: (r: ReconnectReport) => number) => reports.reduce((n, r) => n + f(r), 0);
+    const lastAt = Math.max(0, ...reports.map((r) => r.lastAt));
+    return {
+      reconnected: sum((r) => r.reconnected),
+      failed: sum((r) => r.failed),
+      retries: sum((r) => r.retries),
+      errors: reports.flatMap((r) => r.errors).slice(0, 5),
+      allBackMs: lastAt > 0 ? lastAt - at : NaN,
+      timeToSnapshot: times.summary(),
+      answerBytes: sum((r) => r.answerBytes),
+      cpuMs: sum((r) => r.cpuMs),
+    };
   }
 
   async disconnect(): Promise<void> {

@@ -2,7 +2,7 @@ import WebSocket from 'ws';
 import { monoNow, sleep } from './clock';
 import { BenchFields, isPingBytes, scanBytes, scanText } from './frame-scan';
 import { LatencyHistogram } from './histogram';
-import type { ClientSpec, ConnectReport, FromWorker, ToWorker, WorkerReport } from './worker-protocol';
+import type { Backoff, ClientSpec, ConnectReport, FromWorker, ReconnectReport, ToWorker, WorkerReport } from './worker-protocol';
 
 /**
  * A load-generator worker process (forked by LoadGenerator): holds its share of the clients, reads the
@@ -22,6 +22,8 @@ class BenchClient {
   seen = new Uint8Array(64);
   distinct = 0;
   answers = 0;
+  /** Bytes of the answers to its subscribes (plain WebSocket clients). */
+  answerBytes = 0;
   closed = false;
   close: () => void = () => undefined;
   readonly keys: Set<number> | null;
@@ -81,6 +83,8 @@ class Worker {
         return null;
       case 'finish':
         return this.finish(msg.events, msg.deadline);
+      case 'reconnect':
+        return this.reconnect(msg);
       case 'disconnect':
         for (const c of this.clients) {
           c.closed = true;
@@ -93,35 +97,85 @@ class Worker {
 
   private async connect(specs: ClientSpec[], concurrency: number, timeoutMs: number, socketIoModule?: string): Promise<ConnectReport> {
     const started = monoNow();
-    if (specs.some((s) => s.kind === 'socketio') && !this.socketIo) {
-      if (!socketIoModule) throw new Error('Socket.IO clients requested but no Socket.IO peer module given');
-      this.socketIo = (await import(socketIoModule)) as SocketIoModule;
-    }
+    await this.loadSocketIo(specs, socketIoModule);
     const report: ConnectReport = { connected: 0, failed: 0, errors: [], ms: 0 };
-    let next = 0;
-    const lane = async () => {
-      while (next < specs.length) {
-        const spec = specs[next++]!;
-        const client = new BenchClient(spec);
-        try {
-          await withTimeout(
-            spec.kind === 'ws' ? this.openWs(client) : this.openSocketIo(client),
-            timeoutMs,
-            `connect ${spec.url.split('?')[0]}`,
-          );
-          this.clients.push(client);
-          report.connected++;
-        } catch (err) {
-          client.closed = true;
-          client.close();
-          report.failed++;
-          if (report.errors.length < 5) report.errors.push(String((err as Error).message ?? err));
-        }
+    await inLanes(specs.length, concurrency, async (i) => {
+      try {
+        this.clients.push(await this.open(specs[i]!, timeoutMs));
+        report.connected++;
+      } catch (err) {
+        report.failed++;
+        if (report.errors.length < 5) report.errors.push(String((err as Error).message ?? err));
       }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, concurrency) }, lane));
+    });
     report.ms = monoNow() - started;
     return report;
+  }
+
+  private async loadSocketIo(specs: ClientSpec[], socketIoModule?: string): Promise<void> {
+    if (this.socketIo || !specs.some((s) => s.kind === 'socketio')) return;
+    if (!socketIoModule) throw new Error('Socket.IO clients requested but no Socket.IO peer module given');
+    this.socketIo = (await import(socketIoModule)) as SocketIoModule;
+  }
+
+  /** One client connected and subscribed within `timeoutMs`; on failure its socket is closed and the error thrown. */
+  private async open(spec: ClientSpec, timeoutMs: number): Promise<BenchClient> {
+    const client = new BenchClient(spec);
+    try {
+      await withTimeout(
+        spec.kind === 'ws' ? this.openWs(client) : this.openSocketIo(client),
+        timeoutMs,
+        `connect ${spec.url.split('?')[0]}`,
+      );
+      return client;
+    } catch (err) {
+      client.closed = true;
+      client.close();
+      throw err;
+    }
+  }
+
+  /**
+   * The reconnect storm (S6): at `at`, every client drops its connection at once, then each connects and
+   * subscribes again (`concurrency` in flight, 0: all at once), retrying with jittered exponential back-off
+   * until `giveUpAt`. Times are from `at` to the client's subscribe answer, so they include the back-off.
+   */
+  private async reconnect(msg: Extract<ToWorker, { type: 'reconnect' }>): Promise<ReconnectReport> {
+    await sleep(msg.at - monoNow());
+    const cpuBefore = process.cpuUsage();
+    const dropped = this.clients;
+    this.clients = [];
+    for (const c of dropped) {
+      c.closed = true;
+      c.close();
+    }
+    const times = new LatencyHistogram();
+    const tally = { reconnected: 0, failed: 0, retries: 0, errors: [] as string[], lastAt: 0, answerBytes: 0 };
+    await inLanes(dropped.length, msg.concurrency || dropped.length, async (i) => {
+      const spec = dropped[i]!.spec;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const client = await this.open(spec, msg.timeoutMs);
+          const now = monoNow();
+          this.clients.push(client);
+          times.recordMs(now - msg.at);
+          tally.lastAt = Math.max(tally.lastAt, now);
+          tally.answerBytes += client.answerBytes;
+          tally.reconnected++;
+          return;
+        } catch (err) {
+          if (tally.errors.length < 5) tally.errors.push(String((err as Error).message ?? err));
+          if (monoNow() >= msg.giveUpAt) {
+            tally.failed++;
+            return;
+          }
+          tally.retries++;
+          await sleep(backoffMs(msg.backoff, attempt));
+        }
+      }
+    });
+    const cpu = process.cpuUsage(cpuBefore);
+    return { ...tally, timeToSnapshot: times.toData(), cpuMs: (cpu.user + cpu.system) / 1000 };
   }
 
   private openWs(client: BenchClient): Promise<void> {
@@ -151,6 +205,7 @@ class Worker {
         }
         if (!ready) {
           if (data.indexOf('"action":"error"') >= 0) return reject(new Error(`subscribe refused: ${data.toString().slice(0, 200)}`));
+          client.answerBytes += data.length;
           if (++client.answers === spec.topics.length) {
             ready = true;
             resolve();
@@ -274,6 +329,21 @@ class Worker {
       rssBytes: process.memoryUsage().rss,
     };
   }
+}
+
+/** Runs `task(0 … count − 1)` with at most `concurrency` running at a time. */
+async function inLanes(count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < count) await task(next++);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, count)) }, lane));
+}
+
+/** The delay before retry `attempt` (0-based): doubling from `firstMs` up to `maxMs`, jittered to [½, 1] of it. */
+function backoffMs(b: Backoff, attempt: number): number {
+  const full = Math.min(b.maxMs, b.firstMs * 2 ** attempt);
+  return full / 2 + (Math.random() * full) / 2;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

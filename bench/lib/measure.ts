@@ -1,10 +1,10 @@
 import { monoNow, sleep } from './clock';
 import type { Envelope } from './documents';
 import { LatencyHistogram, LatencySummary } from './histogram';
-import { GeneratorReport, LoadGenerator } from './load-generator';
-import { cpuMsOf, rssBytesOf } from './processes';
-import type { Target } from './targets';
-import type { ClientSpec, ConnectReport } from './worker-protocol';
+import { GeneratorReport, LoadGenerator, StormReport } from './load-generator';
+import { cpuMsOf, HeapReading, readHeap, rssBytesOf, samplePeakRss } from './processes';
+import type { ServerProcess, Target } from './targets';
+import type { Backoff, ClientSpec, ConnectReport } from './worker-protocol';
 
 /**
  * One measurement of one target: connect and subscribe every client, warm up (unmeasured events, then wait
@@ -260,6 +260,20 @@ export function serverCpuPct(m: Measurement): number {
   return (m.serverCpuTotalMs / m.windowMs) * 100;
 }
 
+/** RSS of each process, by name (from /proc). */
+function rssOf(procs: ServerProcess[]): Record<string, number> {
+  const rss: Record<string, number> = {};
+  for (const p of procs) rss[p.name] = rssBytesOf(p.pid);
+  return rss;
+}
+
+/** The heap of each process that carries the heap probe, by name, one after the other. */
+async function heapsOf(procs: ServerProcess[]): Promise<Record<string, HeapReading>> {
+  const heaps: Record<string, HeapReading> = {};
+  for (const p of procs) if (p.heapProbe) heaps[p.name] = await readHeap(p.pid);
+  return heaps;
+}
+
 /** What connecting (and subscribing) a set of clients cost the server and the generator (S3, S4). */
 export interface ConnectMeasurement {
   clients: number;
@@ -276,6 +290,10 @@ export interface ConnectMeasurement {
   /** With `midpoint`: clients connected at the intermediate RSS reading, and that reading. */
   midpoint: number;
   rssMidBytes?: Record<string, number>;
+  /** With `heap`: what each probed Node process reported after a full GC, at the same three points. */
+  heapBefore?: Record<string, HeapReading>;
+  heapMid?: Record<string, HeapReading>;
+  heapAfter?: Record<string, HeapReading>;
   /** The generator's workers over the connect window (user + system). */
   generatorCpuMs: number;
   generatorRssBytes: number;
@@ -287,7 +305,9 @@ export interface ConnectMeasurement {
  * what the connects allocated has been touched and short-lived garbage had a chance to go). Disconnects
  * the clients before returning. `warmupClients` connect and leave first, unmeasured. With `midpoint`, the
  * first `midpoint` clients connect, RSS is read (after `settleMs`), then the rest connect; connect time
- * and CPU then span both steps and the pause.
+ * and CPU then span both steps and the pause. With `heap`, each reading first asks the target's Node
+ * processes for their heap (`readHeap()`: a full GC, then `process.memoryUsage()`) and reads RSS `settleMs`
+ * later, so that RSS too is free of collectable garbage.
  */
 export async function measureConnects(
   target: Target,
@@ -298,6 +318,7 @@ export async function measureConnects(
     settleMs: number;
     warmupClients: number;
     midpoint?: number;
+    heap?: boolean;
     timeoutMs?: number;
   },
 ): Promise<ConnectMeasurement> {
@@ -314,22 +335,27 @@ export async function measureConnects(
       await sleep(opts.settleMs);
     }
     const procs = target.serverProcesses();
-    const rssBeforeBytes: Record<string, number> = {};
-    for (const p of procs) rssBeforeBytes[p.name] = rssBytesOf(p.pid);
+    const readMemory = async () => {
+      if (!opts.heap) return { heap: undefined, rss: rssOf(procs) };
+      const heap = await heapsOf(procs);
+      // The collection hands pages back to the OS in the background: read RSS once that is done.
+      await sleep(opts.settleMs);
+      return { heap, rss: rssOf(procs) };
+    };
+    const before = await readMemory();
     const cpuBefore = procs.map((p) => cpuMsOf(p.pid));
     await gen.begin(0);
     const connectSome = (specs: ClientSpec[]) =>
       gen.connect(specs, { concurrency: opts.concurrency, timeoutMs: opts.timeoutMs ?? 60_000, socketIoModule: target.socketIoModule });
-    let rssMidBytes: Record<string, number> | undefined;
+    let mid: Awaited<ReturnType<typeof readMemory>> | undefined;
     let connect: ConnectReport;
-    const mid = opts.midpoint ?? 0;
-    if (mid > 0 && mid < opts.specs.length) {
-      // Two steps, RSS read in between: the second step's growth is free of whatever the process held before.
-      const firstStep = await connectSome(opts.specs.slice(0, mid));
+    const midpoint = opts.midpoint ?? 0;
+    if (midpoint > 0 && midpoint < opts.specs.length) {
+      // Two steps, memory read in between: the second step's growth is free of whatever the process held before.
+      const firstStep = await connectSome(opts.specs.slice(0, midpoint));
       await sleep(opts.settleMs);
-      rssMidBytes = {};
-      for (const p of procs) rssMidBytes[p.name] = rssBytesOf(p.pid);
-      const secondStep = await connectSome(opts.specs.slice(mid));
+      mid = await readMemory();
+      const secondStep = await connectSome(opts.specs.slice(midpoint));
       connect = {
         connected: firstStep.connected + secondStep.connected,
         failed: firstStep.failed + secondStep.failed,
@@ -343,8 +369,7 @@ export async function measureConnects(
     procs.forEach((p, i) => (serverCpuMs[p.name] = cpuMsOf(p.pid) - cpuBefore[i]!));
     const gr = await gen.finish([], monoNow());
     await sleep(opts.settleMs);
-    const rssAfterBytes: Record<string, number> = {};
-    for (const p of procs) rssAfterBytes[p.name] = rssBytesOf(p.pid);
+    const after = await readMemory();
     return {
       clients: connect.connected,
       failed: connect.failed,
@@ -353,10 +378,13 @@ export async function measureConnects(
       concurrencyPerWorker: opts.concurrency,
       connectMs: connect.ms,
       serverCpuMs,
-      rssBeforeBytes,
-      rssAfterBytes,
-      midpoint: rssMidBytes ? mid : 0,
-      rssMidBytes,
+      rssBeforeBytes: before.rss,
+      rssAfterBytes: after.rss,
+      midpoint: mid ? midpoint : 0,
+      rssMidBytes: mid?.rss,
+      heapBefore: before.heap,
+      heapMid: mid?.heap,
+      heapAfter: after.heap,
       generatorCpuMs: gr.cpuMs,
       generatorRssBytes: gr.rssBytes,
     };
@@ -364,4 +392,84 @@ export async function measureConnects(
     await gen.disconnect().catch(() => undefined);
     await gen.stop();
   }
+}
+
+/** A reconnect storm (S6): how long until every client was back, what it cost the server and its Redis. */
+export interface StormMeasurement {
+  /** Clients subscribed before the storm. */
+  clients: number;
+  workers: number;
+  storm: StormReport;
+  /** Server processes over the storm (from its start until the last client was back). */
+  serverCpuMs: Record<string, number>;
+  /** RSS of each server process just before the storm, and the highest sampled from then until `tailMs` after it. */
+  rssBeforeBytes: Record<string, number>;
+  peakRssBytes: Record<string, number>;
+  /** Redis commands over the same window as the CPU, by command (`INFO commandstats`); null without Redis. */
+  redisCommands: Record<string, number> | null;
+}
+
+/**
+ * Connects and subscribes every client, waits `settleMs`, then has every client drop its connection at
+ * the same instant and reconnect and resubscribe (`LoadGenerator.reconnect`). Around the storm: CPU of the
+ * server processes from /proc, their RSS sampled every `sampleMs` until `tailMs` after the last client was
+ * back (memory held for closing connections can peak after the last answer), and the target's Redis
+ * commands (INFO commandstats before and after). Disconnects the clients before returning.
+ */
+export async function measureStorm(
+  target: Target,
+  opts: {
+    specs: ClientSpec[];
+    workers: number;
+    /** Initial connects in flight per worker (before the storm, unmeasured). */
+    concurrency: number;
+    settleMs: number;
+    storm: { concurrency: number; timeoutMs: number; backoff: Backoff; giveUpMs: number };
+    sampleMs: number;
+    tailMs: number;
+  },
+): Promise<StormMeasurement> {
+  const gen = await LoadGenerator.start(opts.workers);
+  let sampler: ReturnType<typeof samplePeakRss> | undefined;
+  try {
+    const connect = await gen.connect(opts.specs, {
+      concurrency: opts.concurrency,
+      timeoutMs: 60_000,
+      socketIoModule: target.socketIoModule,
+    });
+    if (connect.failed > 0) {
+      throw new Error(`${connect.failed} of ${opts.specs.length} clients failed to connect or subscribe: ${connect.errors.join('; ')}`);
+    }
+    await sleep(opts.settleMs);
+    const procs = target.serverProcesses();
+    const rssBeforeBytes = rssOf(procs);
+    const cpuBefore = procs.map((p) => cpuMsOf(p.pid));
+    const redisBefore = await target.redis?.commandCalls();
+    sampler = samplePeakRss(procs, opts.sampleMs);
+    const storm = await gen.reconnect(opts.storm);
+    const serverCpuMs: Record<string, number> = {};
+    procs.forEach((p, i) => (serverCpuMs[p.name] = cpuMsOf(p.pid) - cpuBefore[i]!));
+    const redisAfter = await target.redis?.commandCalls();
+    await sleep(opts.tailMs);
+    return {
+      clients: connect.connected,
+      workers: gen.size,
+      storm,
+      serverCpuMs,
+      rssBeforeBytes,
+      peakRssBytes: sampler.stop(),
+      redisCommands: redisBefore && redisAfter ? difference(redisBefore, redisAfter) : null,
+    };
+  } finally {
+    sampler?.stop();
+    await gen.disconnect().catch(() => undefined);
+    await gen.stop();
+  }
+}
+
+/** `after − before` per key, keys that did not change left out. */
+function difference(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const delta: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) if (v !== (before[k] ?? 0)) delta[k] = v - (before[k] ?? 0);
+  return delta;
 }

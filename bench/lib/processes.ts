@@ -75,6 +75,83 @@ export function rssBytesOf(pid: number): number {
   }
 }
 
+/**
+ * Samples the RSS of some processes every `intervalMs` until `stop()`, which returns the largest reading of
+ * each (by name; NaN when a process could never be read).
+ */
+export function samplePeakRss(procs: Array<{ name: string; pid: number }>, intervalMs = 100): { stop(): Record<string, number> } {
+  const peak: Record<string, number> = {};
+  const sample = () => {
+    for (const p of procs) {
+      const rss = rssBytesOf(p.pid);
+      if (rss > (peak[p.name] ?? -1)) peak[p.name] = rss;
+    }
+  };
+  sample();
+  const timer = setInterval(sample, intervalMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      sample();
+      for (const p of procs) peak[p.name] ??= NaN;
+      return peak;
+    },
+  };
+}
+
+/** What a Node server process reports about its memory after a full garbage collection (bytes). */
+export interface HeapReading {
+  heapUsed: number;
+  heapTotal: number;
+  /** C++ objects bound to JavaScript ones, Buffers included. */
+  external: number;
+  arrayBuffers: number;
+  rss: number;
+}
+
+/** The variable heap-probe.ts reads: the directory where it writes `<pid>.json`. */
+const HEAP_DIR_ENV = 'BENCH_HEAP_DIR';
+let heapDir: string | null = null;
+
+/** Where the heap probes write their answers: one directory per run, removed when the run ends. */
+function heapProbeDir(): string {
+  if (heapDir === null) {
+    const dir = mkdtempSync(join(tmpdir(), 'rt-bench-heap-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    heapDir = dir;
+  }
+  return heapDir;
+}
+
+/**
+ * The environment that loads the heap probe (`heap-probe.ts`) into a Node server process: `--require` in
+ * NODE_OPTIONS (added to what the runner was given) and the directory it answers in.
+ */
+export function heapProbeEnv(): Record<string, string> {
+  const preload = `--require ${JSON.stringify(join(__dirname, 'heap-probe.js'))}`;
+  return {
+    NODE_OPTIONS: [process.env.NODE_OPTIONS, preload].filter(Boolean).join(' '),
+    [HEAP_DIR_ENV]: heapProbeDir(),
+  };
+}
+
+/**
+ * Asks a process started with `heapProbeEnv()` for its memory: SIGURG makes it collect garbage and write
+ * `process.memoryUsage()` to `<dir>/<pid>.json`, which this waits for (a busy event loop answers late).
+ * (A process without the probe ignores SIGURG; this then times out.)
+ */
+export async function readHeap(pid: number, timeoutMs = 10_000): Promise<HeapReading> {
+  const file = join(heapProbeDir(), `${pid}.json`);
+  rmSync(file, { force: true });
+  process.kill(pid, 'SIGURG');
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(file)) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not answer the heap probe within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+  return JSON.parse(readFileSync(file, 'utf8')) as HeapReading;
+}
+
 let ticksPerSecond = 0;
 function clockTicks(): number {
   if (ticksPerSecond === 0) {
@@ -145,27 +222,49 @@ export class RedisProcess {
     if (!reply.startsWith('+OK')) throw new Error(`FLUSHALL answered ${reply}`);
   }
 
+  /**
+   * Calls per command since the server started (`INFO commandstats`, e.g. `{ evalsha: 120, get: 40 }`);
+   * the difference of two readings is what happened in between (the INFO calls themselves are left out).
+   */
+  async commandCalls(): Promise<Record<string, number>> {
+    const info = await sendCommand(this.port, 'INFO commandstats');
+    if (!info.includes('# Commandstats')) throw new Error(`INFO commandstats answered ${info.slice(0, 200)}`);
+    const calls: Record<string, number> = {};
+    for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (m[1] !== 'info') calls[m[1]!] = Number(m[2]);
+    return calls;
+  }
+
   async stop(): Promise<void> {
     await killAndWait(this.proc, 'SIGKILL');
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
-/** Sends one inline command and resolves with the first reply chunk ('' when unreachable). */
+/**
+ * Sends one inline command and resolves with its reply, read whole: a simple reply up to its line end, a bulk
+ * reply (`$<length>`) up to its last byte ('' when unreachable or unanswered within 5 s).
+ */
 function sendCommand(port: number, command: string): Promise<string> {
   return new Promise((resolve) => {
     const sock = createConnection({ port, host: '127.0.0.1' });
+    let reply = Buffer.alloc(0);
+    const done = (text: string) => {
+      sock.destroy();
+      resolve(text);
+    };
     sock.setTimeout(5000);
     sock.once('connect', () => sock.write(`${command}\r\n`));
-    sock.once('data', (d) => {
-      sock.destroy();
-      resolve(d.toString());
+    sock.on('data', (d: Buffer) => {
+      reply = Buffer.concat([reply, d]);
+      const lineEnd = reply.indexOf('\r\n');
+      if (lineEnd < 0) return;
+      if (reply[0] !== 0x24) return done(reply.toString()); // not '$': one line
+      const length = Number(reply.subarray(1, lineEnd).toString());
+      if (length < 0) return done('');
+      if (reply.length >= lineEnd + 2 + length + 2) done(reply.subarray(lineEnd + 2, lineEnd + 2 + length).toString());
     });
-    sock.once('timeout', () => {
-      sock.destroy();
-      resolve('');
-    });
-    sock.once('error', () => resolve(''));
+    sock.once('timeout', () => done(''));
+    sock.once('error', () => done(''));
   });
 }
 
@@ -234,13 +333,14 @@ export class ServiceReplica {
 
 /**
  * Forks a compiled benchmark module (a peer server) that reports `{type: 'ready', ...}` over IPC once it
- * listens; resolves with that message.
+ * listens; resolves with that message. `env` is added to the runner's environment.
  */
 export async function forkReady<T extends { type: 'ready' }>(
   modulePath: string,
   args: string[],
+  env: Record<string, string> = {},
 ): Promise<{ proc: ChildProcess; ready: T; stop(): Promise<void> }> {
-  const proc = fork(modulePath, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const proc = fork(modulePath, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...env } });
   track(proc);
   const ready = await new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${modulePath} did not report ready`)), 30_000);

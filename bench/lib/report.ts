@@ -52,10 +52,6 @@ export function machineInfo(): BenchReport['machine'] {
   };
 }
 
-export function notMeasured(id: string, title: string, why: string): ScenarioOutcome {
-  return { id, label: id, title, status: 'not measured yet', params: {}, rows: [], targets: {}, notes: [why] };
-}
-
 /** A row whose value per target comes from `pick` on each measured target's result. */
 export function rowOf<M>(
   outcome: ScenarioOutcome,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
 import type { Envelope } from './documents';
 import { IngestClient } from './ingest-client';
-import { assertLoopback, forkReady, RedisProcess, ServiceReplica } from './processes';
+import { assertLoopback, forkReady, heapProbeEnv, RedisProcess, ServiceReplica } from './processes';
 import type { ClientKind } from './worker-protocol';
 
 /** What a scenario measures side by side: our service and its two peers. */
@@ -19,6 +19,8 @@ export const TARGET_LABELS: Record<TargetId, string> = {
 export interface ServerProcess {
   name: string;
   pid: number;
+  /** A Node process started with the heap probe (`readHeap()` may ask it); false for redis-server. */
+  heapProbe: boolean;
 }
 
 export interface Target {
@@ -33,6 +35,8 @@ export interface Target {
   clientUrl(group: number, userId: string): string;
   /** Processes whose CPU and memory count as the server's (Redis included where the target uses it). */
   serverProcesses(): ServerProcess[];
+  /** The Redis the target runs on (ours, Socket.IO), null when it uses none. */
+  redis: RedisProcess | null;
   /** The module that provides Socket.IO clients to the load-generator workers. */
   socketIoModule?: string;
   /** Loads documents the target needs before clients subscribe (ours: project and members). */
@@ -42,7 +46,10 @@ export interface Target {
 
 const INGEST_BATCH = 500;
 
-/** Our service: two replicas (compiled dist/main.js; `replicas` to change) on one redis-server, emptied first. */
+/**
+ * Our service: two replicas (compiled dist/main.js; `replicas` to change) on one redis-server, emptied first.
+ * Every server process a starter here starts carries the heap probe (`heapProbeEnv()`; idle until asked).
+ */
 export async function startOurs(
   redis: RedisProcess,
   nodeArgs: string[] = [],
@@ -51,7 +58,7 @@ export async function startOurs(
 ): Promise<Target> {
   const secret = randomBytes(24).toString('hex');
   const ingestToken = randomBytes(16).toString('hex');
-  const replicaEnv = { REDIS_URL: redis.url, GLOBAL_SECRET: secret, INGEST_TOKEN: ingestToken, ...env };
+  const replicaEnv = { REDIS_URL: redis.url, GLOBAL_SECRET: secret, INGEST_TOKEN: ingestToken, ...heapProbeEnv(), ...env };
   await redis.flushAll();
   const started = await Promise.all(Array.from({ length: replicas }, () => ServiceReplica.start(replicaEnv, nodeArgs)));
   // A prepared key: jsonwebtoken given a string secret first tries to parse it as a PEM key on every call.
@@ -64,7 +71,11 @@ export async function startOurs(
     ingest,
     filtersByAccess: true,
     clientUrl: (group, userId) => `${started[group]!.wsUrl}?token=${jwt.sign({ _id: userId }, key, { algorithm: 'HS256' })}`,
-    serverProcesses: () => [...started.map((r, i) => ({ name: `replica-${i}`, pid: r.pid })), { name: 'redis', pid: redis.pid }],
+    serverProcesses: () => [
+      ...started.map((r, i) => ({ name: `replica-${i}`, pid: r.pid, heapProbe: true })),
+      { name: 'redis', pid: redis.pid, heapProbe: false },
+    ],
+    redis,
     seed: async (envelopes) => {
       for (let i = 0; i < envelopes.length; i += INGEST_BATCH)
         await ingest[0]!.postOk(JSON.stringify(envelopes.slice(i, i + INGEST_BATCH)));
@@ -78,7 +89,11 @@ export async function startOurs(
 
 /** The practical limit: one process of bench/peers/raw-ws-peer. */
 export async function startRawWs(): Promise<Target> {
-  const peer = await forkReady<{ type: 'ready'; port: number }>(join(__dirname, '..', 'peers', 'raw-ws-peer.js'), ['--port', '0']);
+  const peer = await forkReady<{ type: 'ready'; port: number }>(
+    join(__dirname, '..', 'peers', 'raw-ws-peer.js'),
+    ['--port', '0'],
+    heapProbeEnv(),
+  );
   const base = `127.0.0.1:${peer.ready.port}`;
   const ingest = [new IngestClient(`http://${base}/v1/events`)];
   return {
@@ -88,7 +103,8 @@ export async function startRawWs(): Promise<Target> {
     ingest,
     filtersByAccess: false,
     clientUrl: () => `ws://${base}/`,
-    serverProcesses: () => [{ name: 'raw-ws', pid: peer.proc.pid! }],
+    serverProcesses: () => [{ name: 'raw-ws', pid: peer.proc.pid!, heapProbe: true }],
+    redis: null,
     seed: () => Promise.resolve(),
     stop: async () => {
       ingest[0]!.close();
@@ -112,6 +128,24 @@ export function socketIoPeerModule(): string | null {
   return existsSync(path) ? path : null;
 }
 
+/**
+ * Runs `start` with `vars` added to this process's environment, restored afterwards: the Socket.IO peer
+ * spawns its processes with the runner's environment and takes no other, so this is how the heap probe
+ * reaches them (nothing else is started meanwhile: the runner starts one target at a time).
+ */
+async function withEnv<T>(vars: Record<string, string>, start: () => Promise<T>): Promise<T> {
+  const saved = Object.keys(vars).map((k) => [k, process.env[k]] as const);
+  Object.assign(process.env, vars);
+  try {
+    return await start();
+  } finally {
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
 /** Socket.IO with @socket.io/redis-adapter on two processes (`processes` to change; what a Node team would pick instead). */
 export async function startSocketIo(redis: RedisProcess, processes = 2): Promise<Target> {
   const modulePath = socketIoPeerModule();
@@ -119,7 +153,7 @@ export async function startSocketIo(redis: RedisProcess, processes = 2): Promise
   const mod = (await import(modulePath)) as SocketIoPeerModule;
   if (typeof mod.startSocketIoPeer !== 'function') throw new Error('peer not available (no startSocketIoPeer export)');
   await redis.flushAll();
-  const peer = await mod.startSocketIoPeer({ redisUrl: redis.url, processes });
+  const peer = await withEnv(heapProbeEnv(), () => mod.startSocketIoPeer({ redisUrl: redis.url, processes }));
   for (const u of peer.urls) assertLoopback(u);
   const ingest = peer.urls.map((_, i) => new IngestClient(peer.ingestUrl(i)));
   const pids = peer.pids ?? [];
@@ -130,7 +164,11 @@ export async function startSocketIo(redis: RedisProcess, processes = 2): Promise
     ingest,
     filtersByAccess: false,
     clientUrl: (group) => peer.urls[group]!,
-    serverProcesses: () => [...pids.map((pid, i) => ({ name: `socketio-${i}`, pid })), { name: 'redis', pid: redis.pid }],
+    serverProcesses: () => [
+      ...pids.map((pid, i) => ({ name: `socketio-${i}`, pid, heapProbe: true })),
+      { name: 'redis', pid: redis.pid, heapProbe: false },
+    ],
+    redis,
     socketIoModule: modulePath,
     seed: () => Promise.resolve(),
     stop: async () => {

@@ -23,7 +23,26 @@ export type ToWorker =
   | { type: 'count'; req: number }
   | { type: 'begin'; req: number; ingestTargets: number }
   | { type: 'finish'; req: number; events: Array<[id: number, key: number]>; deadline: number }
-  | { type: 'disconnect'; req: number };
+  | { type: 'disconnect'; req: number }
+  | {
+      type: 'reconnect';
+      req: number;
+      /** When the storm starts (monotonic ms; the same instant in every worker). */
+      at: number;
+      /** Reconnects in flight per worker; 0: all at once. */
+      concurrency: number;
+      /** Per attempt: connect + subscribe answered within this, or the attempt fails. */
+      timeoutMs: number;
+      backoff: Backoff;
+      /** A client whose attempt fails after this (monotonic ms) gives up. */
+      giveUpAt: number;
+    };
+
+/** Delay before retry k (0-based): firstMs × 2^k, at most maxMs, jittered to between half and all of it. */
+export interface Backoff {
+  firstMs: number;
+  maxMs: number;
+}
 
 export type FromWorker = { type: 'reply'; req: number; body: unknown } | { type: 'failed'; req: number; error: string };
 
@@ -32,6 +51,23 @@ export interface ConnectReport {
   failed: number;
   errors: string[];
   ms: number;
+}
+
+/** What one worker saw when every client of it dropped its connection and reconnected (S6). */
+export interface ReconnectReport {
+  reconnected: number;
+  /** Clients that gave up (no answered subscribe by `giveUpAt`). */
+  failed: number;
+  /** Attempts after each client's first (refused, timed out or closed before the subscribe was answered). */
+  retries: number;
+  errors: string[];
+  /** Per client: storm start to its subscribe answered. */
+  timeToSnapshot: HistogramData;
+  /** When the last client of this worker had its answer (monotonic ms; 0: none). */
+  lastAt: number;
+  /** Bytes of the subscribe answers (snapshots) received; plain WebSocket clients only. */
+  answerBytes: number;
+  cpuMs: number;
 }
 
 /** What one worker measured between `begin` and `finish`. */

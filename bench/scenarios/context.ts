@@ -1,4 +1,3 @@
-import type { Measurement } from '../lib/measure';
 import type { RedisProcess } from '../lib/processes';
 import type { ScenarioOutcome, TargetStatus } from '../lib/report';
 import { Target, TARGET_IDS, TargetId } from '../lib/targets';
@@ -19,11 +18,12 @@ export interface RunContext {
  * measurement and stopped after it, so that no scenario inherits another's heap, connections or Redis
  * contents. A failure of one target becomes an `error` cell instead of ending the scenario; `skip` returns
  * a reason when a target cannot run this scenario as designed (it is then `n/a`, the reason in the notes).
+ * What `one` returns (`M`: whatever the scenario measures) is stored as the target's measurement.
  */
-export async function eachTarget(
+export async function eachTarget<M>(
   ctx: RunContext,
   outcome: ScenarioOutcome,
-  one: (t: Target) => Promise<Measurement[]>,
+  one: (t: Target) => Promise<M>,
   skip: (id: TargetId) => string | null = () => null,
 ): Promise<void> {
   for (const id of TARGET_IDS) {

@@ -1,5 +1,5 @@
 import { memberEnvelope, projectEnvelope } from '../lib/documents';
-import { ConnectMeasurement, Measurement, measureConnects, specsFor, workersFor } from '../lib/measure';
+import { ConnectMeasurement, measureConnects, specsFor, workersFor } from '../lib/measure';
 import { rowOf, ScenarioOutcome } from '../lib/report';
 import type { TargetId } from '../lib/targets';
 import { eachTarget, RunContext } from './context';
@@ -9,8 +9,9 @@ import { eachTarget, RunContext } from './context';
  * one subscription (`/P/requests`, as an owner), spread over the generator's worker processes and source
  * addresses 127.0.0.x, then left idle. Every target runs as ONE server process (ours: one replica on Redis),
  * so that the per-connection figure is one process's: RSS after all are subscribed minus RSS before the
- * first connect, divided by N, read from /proc. Redis is reported on its own row (ours keeps no
- * per-connection state there; Socket.IO's adapter may).
+ * first connect, divided by N, read from /proc. The heap comes from the same readings: the server process
+ * answers the bench's heap probe (a full GC, then `process.memoryUsage()`) just before its RSS is read.
+ * Redis is reported on its own row (ours keeps no per-connection state there; Socket.IO's adapter may).
  */
 export interface S3Params {
   clients: number;
@@ -32,26 +33,50 @@ export const S3_TARGET_KIB: Record<TargetId, string> = { ours: '≤ 8', ws: '≈
 
 const KIB = 1024;
 
-/** RSS growth from before the first connect to after the last, per connection. */
-function perConnectionKiB(m: ConnectMeasurement, include: (name: string) => boolean): number {
+/**
+ * Growth of a per-process figure (summed over the processes `include` names) from `before` to `after`, per
+ * connection, in KiB; NaN when a reading is missing.
+ */
+function perConnectionKiB(
+  before: Record<string, number> | undefined,
+  after: Record<string, number> | undefined,
+  connections: number,
+  include: (name: string) => boolean,
+): number {
+  if (!before || !after || connections <= 0) return NaN;
   let delta = 0;
-  for (const name of Object.keys(m.rssAfterBytes)) if (include(name)) delta += m.rssAfterBytes[name]! - m.rssBeforeBytes[name]!;
-  return m.clients > 0 ? delta / m.clients / KIB : NaN;
+  for (const name of Object.keys(after)) if (include(name)) delta += after[name]! - before[name]!;
+  return delta / connections / KIB;
+}
+
+/** A per-process figure of a measurement at one of its readings (undefined when not read). */
+type Figure = (m: ConnectMeasurement, at: 'before' | 'mid' | 'after') => Record<string, number> | undefined;
+
+const rss: Figure = (m, at) => ({ before: m.rssBeforeBytes, mid: m.rssMidBytes, after: m.rssAfterBytes })[at];
+
+/** `heapUsed` or `external` of the processes that answered the heap probe. */
+const heap =
+  (field: 'heapUsed' | 'external'): Figure =>
+  (m, at) => {
+    const readings = { before: m.heapBefore, mid: m.heapMid, after: m.heapAfter }[at];
+    return readings && Object.fromEntries(Object.entries(readings).map(([name, r]) => [name, r[field]]));
+  };
+
+/** Per connection over all N: what the process held before the first connect is in the baseline. */
+function allN(m: ConnectMeasurement, figure: Figure, include = isServer): number {
+  return perConnectionKiB(figure(m, 'before'), figure(m, 'after'), m.clients, include);
 }
 
 /**
- * RSS growth over the second half of the connections, per connection: memory the process held before the
- * first connect (garbage from seeding, free heap pages) is absorbed by the first half and does not hide
- * the cost of a connection here.
+ * Per connection over the second half of N: memory the process held before the first connect (garbage from
+ * seeding, free heap pages) is absorbed by the first half and does not hide the cost of a connection here.
  */
-function marginalKiB(m: ConnectMeasurement, include: (name: string) => boolean): number {
-  if (!m.rssMidBytes || m.clients <= m.midpoint) return NaN;
-  let delta = 0;
-  for (const name of Object.keys(m.rssAfterBytes)) if (include(name)) delta += m.rssAfterBytes[name]! - m.rssMidBytes[name]!;
-  return delta / (m.clients - m.midpoint) / KIB;
+function secondHalf(m: ConnectMeasurement, figure: Figure): number {
+  return perConnectionKiB(figure(m, 'mid'), figure(m, 'after'), m.clients - m.midpoint, isServer);
 }
 
 const isRedis = (name: string) => name === 'redis';
+const isServer = (name: string) => !isRedis(name);
 
 export async function runS3(ctx: RunContext, p: S3Params): Promise<ScenarioOutcome> {
   const projectId = 'bench-s3';
@@ -77,13 +102,13 @@ export async function runS3(ctx: RunContext, p: S3Params): Promise<ScenarioOutco
       settleMs: p.settleMs,
       warmupClients: p.warmupClients,
       midpoint: Math.floor(p.clients / 2),
+      heap: true,
     });
     if (m.failed > 0) throw new Error(`${m.failed} of ${p.clients} clients failed to connect or subscribe: ${m.errors.join('; ')}`);
     ctx.log(
-      `  ${target.id}: ${m.clients} connected in ${(m.connectMs / 1000).toFixed(1)} s; ${perConnectionKiB(m, (n) => !isRedis(n)).toFixed(2)} KiB/connection (second half: ${marginalKiB(m, (n) => !isRedis(n)).toFixed(2)})`,
+      `  ${target.id}: ${m.clients} connected in ${(m.connectMs / 1000).toFixed(1)} s; RSS ${allN(m, rss).toFixed(2)} KiB/connection (second half: ${secondHalf(m, rss).toFixed(2)}), heap ${allN(m, heap('heapUsed')).toFixed(2)}`,
     );
-    // eachTarget is typed for the delivery scenarios' Measurement; it stores the result as is (unknown in the JSON).
-    return [m] as unknown as Measurement[];
+    return [m];
   });
   const first = (f: (m: ConnectMeasurement) => number) => (ms: ConnectMeasurement[]) => f(ms[0]!);
   outcome.rows = [
@@ -98,16 +123,34 @@ export async function runS3(ctx: RunContext, p: S3Params): Promise<ScenarioOutco
       outcome,
       `server RSS per connection, all N (KiB; target: ours ${S3_TARGET_KIB.ours}, raw ws ${S3_TARGET_KIB.ws}, Socket.IO ${S3_TARGET_KIB.socketio})`,
       2,
-      first((m) => perConnectionKiB(m, (n) => !isRedis(n))),
+      first((m) => allN(m, rss)),
     ),
     rowOf(
       outcome,
       'server RSS per connection, second half of N (KiB)',
       2,
-      first((m) => marginalKiB(m, (n) => !isRedis(n))),
+      first((m) => secondHalf(m, rss)),
+    ),
+    rowOf(
+      outcome,
+      'server heap per connection, all N (KiB; heapUsed after a full GC)',
+      2,
+      first((m) => allN(m, heap('heapUsed'))),
+    ),
+    rowOf(
+      outcome,
+      'server heap per connection, second half of N (KiB)',
+      2,
+      first((m) => secondHalf(m, heap('heapUsed'))),
+    ),
+    rowOf(
+      outcome,
+      'server external memory per connection, all N (KiB; buffers outside the heap)',
+      2,
+      first((m) => allN(m, heap('external'))),
     ),
     rowOf(outcome, 'Redis RSS per connection (KiB)', 2, (ms: ConnectMeasurement[]) =>
-      'redis' in ms[0]!.rssAfterBytes ? perConnectionKiB(ms[0]!, isRedis) : null,
+      'redis' in ms[0]!.rssAfterBytes ? allN(ms[0]!, rss, isRedis) : null,
     ),
     rowOf(
       outcome,
@@ -116,8 +159,5 @@ export async function runS3(ctx: RunContext, p: S3Params): Promise<ScenarioOutco
       first((m) => Object.entries(m.rssAfterBytes).reduce((a, [n, b]) => (isRedis(n) ? a : a + b), 0) / KIB / KIB),
     ),
   ];
-  outcome.notes.push(
-    'heap per connection: not measured yet (the server processes expose no heap figure to the runner; RSS from /proc only)',
-  );
   return outcome;
 }

@@ -1,5 +1,5 @@
 import { memberEnvelope, projectEnvelope } from '../lib/documents';
-import { ConnectMeasurement, Measurement, measureConnects, specsFor, workersFor } from '../lib/measure';
+import { ConnectMeasurement, measureConnects, specsFor, workersFor } from '../lib/measure';
 import { rowOf, ScenarioOutcome } from '../lib/report';
 import { eachTarget, RunContext } from './context';
 
@@ -54,8 +54,7 @@ export async function runS4(ctx: RunContext, p: S4Params): Promise<ScenarioOutco
     });
     if (m.failed > 0) throw new Error(`${m.failed} of ${p.clients} clients failed to connect or subscribe: ${m.errors.join('; ')}`);
     ctx.log(`  ${target.id}: ${m.clients} connected + subscribed in ${(m.connectMs / 1000).toFixed(2)} s`);
-    // eachTarget is typed for the delivery scenarios' Measurement; it stores the result as is (unknown in the JSON).
-    return [m] as unknown as Measurement[];
+    return [m];
   });
   const first = (f: (m: ConnectMeasurement) => number) => (ms: ConnectMeasurement[]) => f(ms[0]!);
   const perCpuSecond = (m: ConnectMeasurement) => {
