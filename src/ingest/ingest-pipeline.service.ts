@@ -16,8 +16,9 @@ export interface IngestResult {
 }
 
 /**
- * The one pipeline behind every transport: validate the whole batch, then apply and publish each event in
- * order. Apply and publish run under a per-project lock, so envelopes leave in sequence order.
+ * The one pipeline behind every transport: validate the whole batch, then apply and publish each event, in
+ * batch order within a project. Apply and publish run under a per-project lock, so envelopes leave in
+ * sequence order.
  */
 @Injectable()
 export class IngestPipeline {
@@ -42,13 +43,33 @@ export class IngestPipeline {
     return batch.map((raw, i) => validateEnvelope(raw, i, { maxEventBytes: this.config.ingest.maxEventBytes }));
   }
 
+  /**
+   * Applies a batch: events of one project one after another in batch order, projects concurrently (their
+   * Redis commands then share round trips). When an event cannot be applied (the engine is unavailable),
+   * the later events of its project are not tried, so a retry of the batch never finds a project's events
+   * applied out of order; the first failure is thrown once every started event has settled.
+   */
   async ingest(events: ValidatedEvent[], acceptedAt = Date.now()): Promise<IngestResult> {
+    const failed = new Set<string>();
+    const runs = events.map((e) => {
+      const projectId = e.event.projectId;
+      return this.serializer.run(projectId, async () => {
+        if (failed.has(projectId)) return 'skipped' as const;
+        try {
+          return await this.applyOne(e, acceptedAt);
+        } catch (err) {
+          failed.add(projectId);
+          throw err;
+        }
+      });
+    });
+    const settled = await Promise.allSettled(runs);
     const result: IngestResult = { accepted: 0, duplicates: 0, stale: 0 };
-    for (const e of events) {
-      const outcome = await this.serializer.run(e.event.projectId, () => this.applyOne(e, acceptedAt));
-      if (outcome === 'applied') result.accepted++;
-      else if (outcome === 'stale') result.stale++;
-      else result.duplicates++;
+    for (const s of settled) {
+      if (s.status === 'rejected') throw s.reason;
+      if (s.value === 'applied') result.accepted++;
+      else if (s.value === 'stale') result.stale++;
+      else if (s.value === 'duplicate') result.duplicates++;
     }
     return result;
   }
