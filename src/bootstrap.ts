@@ -50,7 +50,11 @@ export async function createApp(config: AppConfig): Promise<RunningApp> {
   });
   app.useGlobalFilters(new ApiExceptionFilter(log));
   app.enableShutdownHooks();
-  await app.listen(config.port, '0.0.0.0');
+  // Nest hands extra arguments on to http.Server#listen(port, host, backlog); its typings name only the host.
+  // A deep accept queue matters when a replica restarts and thousands of clients reconnect at once:
+  // Node's default (511) overflows and the kernel drops SYNs, which clients retry only after 1 s, then 3 s.
+  const listen = app.listen.bind(app) as unknown as (port: number, host: string, backlog: number) => Promise<unknown>;
+  await listen(config.port, '0.0.0.0', config.listenBacklog);
   const server = app.getHttpServer() as Server;
   const port = (server.address() as AddressInfo).port;
   log.info({ port, wsPath: config.wsPath }, 'listening');

@@ -17,6 +17,7 @@ describe('loadConfig defaults (operations.md §2, ingest.md)', () => {
   it('fills every default from a minimal environment', () => {
     const c = loadConfig(base);
     expect(c.port).toBe(3000);
+    expect(c.listenBacklog).toBe(4096);
     expect(c.wsPath).toBe('/');
     expect(c.jwt).toEqual({ secret: 'a-shared-secret', publicKey: undefined, audience: undefined, issuer: undefined, clockSkewS: 30 });
     expect(c.history).toEqual({ requests: 100, messages: 300, events: 20 });
@@ -30,6 +31,11 @@ describe('loadConfig defaults (operations.md §2, ingest.md)', () => {
     });
     expect(c.retention).toEqual({ closedRequestTtlS: 86_400, eventsTtlS: 3600 });
     expect(c.logLevel).toBe('info');
+  });
+
+  it('takes a listen backlog and refuses one that is not a positive integer', () => {
+    expect(loadConfig({ ...base, LISTEN_BACKLOG: '16384' }).listenBacklog).toBe(16_384);
+    expect(configError({ ...base, LISTEN_BACKLOG: '0' }).message).toContain('LISTEN_BACKLOG');
   });
 
   it('reads every value it is given', () => {

@@ -25,6 +25,7 @@ const optionalText = z
 
 const envSchema = z.object({
   PORT: int(0, 65535).default(3000),
+  LISTEN_BACKLOG: int(1, 65_535).default(4096),
   WS_SERVER_PATH: z
     .string()
     .regex(/^\/[^?#\s]*$/, { message: 'must be a path starting with /' })
@@ -66,6 +67,8 @@ const envSchema = z.object({
 
 export type AppConfig = Readonly<{
   port: number;
+  /** Pending TCP connections the kernel queues before accept (capped by net.core.somaxconn). */
+  listenBacklog: number;
   wsPath: string;
   jwt: Readonly<{
     /** PEM public key (GLOBAL_SECRET_OR_PUB_KEY, literal \n turned into newlines) or shared secret. */
@@ -130,6 +133,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = parsed.data;
   return {
     port: e.PORT,
+    listenBacklog: e.LISTEN_BACKLOG,
     wsPath: e.WS_SERVER_PATH,
     jwt: {
       publicKey,
