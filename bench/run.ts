@@ -5,6 +5,7 @@ import { BenchReport, formatTable, machineInfo, ScenarioOutcome } from './lib/re
 import { socketIoPeerModule, startOurs, startRawWs, startSocketIo, TARGET_IDS, TargetId } from './lib/targets';
 import { RunContext, TargetStarter } from './scenarios/context';
 import { runS1, s1Params } from './scenarios/s1-fanout';
+import { runS1Saturation, s1SaturationParams } from './scenarios/s1-saturation';
 import { runS2, s2Params } from './scenarios/s2-filtered';
 import { runS3, s3Params } from './scenarios/s3-idle';
 import { runS4, s4Params } from './scenarios/s4-handshake';
@@ -101,6 +102,7 @@ async function main(): Promise<void> {
   try {
     if (wanted('S1')) {
       for (const n of opts.quick ? [40] : [1000, 10_000]) outcomes.push(await runS1(ctx, s1Params(n, opts.quick)));
+      outcomes.push(await runS1Saturation(ctx, s1SaturationParams(opts.quick)));
     }
     if (wanted('S2')) outcomes.push(await runS2(ctx, s2Params(opts.quick)));
     const oneProcess: RunContext = { ...ctx, targets: targetStarters(opts, redis, 1) };

@@ -43,6 +43,11 @@ interface StormMeasurement {
   redisCommands: Record<string, number> | null;
 }
 const STORM_SCENARIOS = ['S6'];
+/** S1max: the S1 fan-out offered at rising rates until a target no longer keeps up. */
+interface SaturationResult {
+  steps: Array<{ rate: number; sustained: boolean; reason?: string; measurement: Measurement & { framesPerSec: number } }>;
+}
+const CAPACITY_SCENARIOS = ['S1max'];
 interface Outcome {
   id: string;
   status: 'measured' | 'not measured yet';
@@ -50,7 +55,7 @@ interface Outcome {
   rows: Array<{ metric: string; values: Record<string, number | string | null> }>;
   targets: Record<
     string,
-    | { status: 'measured'; measurement: Array<Measurement | ConnectMeasurement | StormMeasurement> }
+    | { status: 'measured'; measurement: Array<Measurement | ConnectMeasurement | StormMeasurement> | SaturationResult }
     | { status: 'unavailable' | 'error'; reason: string }
   >;
 }
@@ -79,9 +84,9 @@ describe('npm run bench, smoke variant (--quick)', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('runs and measures S1 … S6', () => {
+  it('runs and measures S1 (fixed rate and capacity) … S6', () => {
     expect(scenarios.map((s) => ({ id: s.id, status: s.status }))).toEqual(
-      ['S1', 'S2', 'S3', 'S4', 'S5', 'S6'].map((id) => ({ id, status: 'measured' })),
+      ['S1', 'S1max', 'S2', 'S3', 'S4', 'S5', 'S6'].map((id) => ({ id, status: 'measured' })),
     );
     expect(table).not.toMatch(/not measured yet/);
   });
@@ -98,7 +103,9 @@ describe('npm run bench, smoke variant (--quick)', () => {
   });
 
   it('delivers every event to every subscriber that should get it, once, and nothing else', () => {
-    for (const s of scenarios.filter((x) => x.status === 'measured' && ![...CONNECT_SCENARIOS, ...STORM_SCENARIOS].includes(x.id))) {
+    for (const s of scenarios.filter(
+      (x) => x.status === 'measured' && ![...CONNECT_SCENARIOS, ...STORM_SCENARIOS, ...CAPACITY_SCENARIOS].includes(x.id),
+    )) {
       for (const [target, t] of Object.entries(s.targets)) {
         if (t.status !== 'measured') continue;
         for (const m of t.measurement as Measurement[]) {
@@ -116,6 +123,30 @@ describe('npm run bench, smoke variant (--quick)', () => {
           expect(m.events).toBeGreaterThan(0);
           expect(g.expected).toBeGreaterThan(0);
           expect(g.frames).toBe(g.expected);
+        }
+      }
+    }
+  });
+
+  it('offers the capacity search at least one rate on every measured target, each step delivering everything', () => {
+    for (const s of scenarios.filter((x) => CAPACITY_SCENARIOS.includes(x.id))) {
+      for (const [target, t] of Object.entries(s.targets)) {
+        if (t.status !== 'measured') continue;
+        const { steps } = t.measurement as SaturationResult;
+        expect(steps.length).toBeGreaterThan(0);
+        for (const step of steps) {
+          const g = step.measurement.generator;
+          // At the smoke variant's tiny rates nothing may be lost even on a step judged too slow.
+          const got = {
+            target,
+            rate: step.rate,
+            ingestErrors: step.measurement.ingestErrors,
+            lost: g.lost,
+            wrong: g.duplicates + g.unexpected,
+          };
+          expect(got).toEqual({ ...got, ingestErrors: 0, lost: 0, wrong: 0 });
+          expect(step.measurement.framesPerSec).toBeGreaterThan(0);
+          if (!step.sustained) expect(step.reason).toEqual(expect.any(String));
         }
       }
     }
