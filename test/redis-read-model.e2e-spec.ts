@@ -2,8 +2,10 @@ import { RedisConnections } from '../src/engine/redis-connections';
 import { describeReadModelContract } from '../src/store/read-model.contract';
 import { RedisReadModel } from '../src/store/redis/redis-read-model';
 import { validateEnvelope } from '../src/ingest/event-validation';
+import { parseTopic } from '../src/protocol/topic-grammar';
 import * as f from './helpers/factories';
 import { RedisCluster, RedisServer } from './helpers/redis-server';
+import { waitFor } from './helpers/wait-for';
 
 /** The ReadModel contract, against a real redis-server and a real 3-master cluster. */
 
@@ -71,5 +73,40 @@ describe('RedisReadModel: what stays in Redis', () => {
     // a lone surrogate (a string cut inside an emoji) is valid JSON text: it must not break the commit
     const r = await apply({ type: 'message.create', data: f.message(P, 'req-1', { _id: 'm-cut', text: 'cut \ud83d' }) });
     expect(r.outcome).toBe('applied');
+  });
+});
+
+describe('RedisReadModel: Redis restarted empty', () => {
+  it('never answers a subscribe with a list read before the restart, even at the same seq number', async () => {
+    const own = await RedisServer.start();
+    const conns = new RedisConnections({ url: own.url, prefix: 'rt:', claimIdleMs: 30000, streamMaxLen: 1000 });
+    try {
+      await conns.ready();
+      const model = new RedisReadModel(conns, {
+        history: { requests: 5, messages: 5, events: 5 },
+        closedRequestTtlS: 60,
+        eventsTtlS: 60,
+        dedupeTtlS: 60,
+        channel: (p) => `rt:p:{${p}}`,
+      });
+      const P = 'restarted';
+      const apply = (raw: { type: string; data: Record<string, unknown> }) =>
+        model.apply(validateEnvelope(raw, 0, { maxEventBytes: 1 << 20 }).event, Date.now());
+      const topic = parseTopic(`/${P}/requests`)!;
+      const listed = async () => ((await model.readForSubscribe(topic, 'owner')).requests ?? []).map((r) => r.request_id);
+      await apply({ type: 'project_user.update', data: f.projectUser(P, 'owner', 'owner') });
+      await apply({ type: 'request.create', data: f.request(P, 'before-restart') });
+      expect(await listed()).toEqual(['before-restart']); // seq 2, kept for the next readers
+      await own.kill();
+      await own.launch();
+      await waitFor(() => conns.commandReady, { timeoutMs: 10_000, what: 'the command connection to come back' });
+      await apply({ type: 'project_user.update', data: f.projectUser(P, 'owner', 'owner') });
+      await apply({ type: 'request.create', data: f.request(P, 'after-restart') });
+      expect((await model.readForSubscribe(topic, 'owner')).seq).toBe(2);
+      expect(await listed()).toEqual(['after-restart']);
+    } finally {
+      await conns.close();
+      await own.stop();
+    }
   });
 });

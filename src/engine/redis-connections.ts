@@ -16,6 +16,7 @@ export class RedisConnections {
   readonly command: RedisClient;
   readonly subscriber: RedisClient;
   private readonly extra: RedisClient[] = [];
+  private readyCount = 0;
 
   constructor(
     readonly config: RedisConfig,
@@ -23,6 +24,15 @@ export class RedisConnections {
   ) {
     this.command = this.create('command', { enableOfflineQueue: false, autoPipelining: true });
     this.subscriber = this.create('subscriber', { enableOfflineQueue: true });
+    this.command.on('ready', () => this.readyCount++);
+  }
+
+  /**
+   * Changes every time the command connection (re)connects: what was read before may describe a server that
+   * has since restarted empty, so caches of Redis state are only valid within one epoch.
+   */
+  get commandEpoch(): number {
+    return this.readyCount;
   }
 
   get isCluster(): boolean {

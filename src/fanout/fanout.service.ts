@@ -84,6 +84,12 @@ function exactTopicsOf(change: Change): string[] {
 @Injectable()
 export class FanoutService {
   private readonly projects = new Map<string, ProjectSubscriptions>();
+  /**
+   * Snapshot frames of shared snapshots, by snapshot and topic. The store hands the same frozen list to every
+   * reader of one project state (Redis: see-all `/P/requests` lists per seq), so the subscribers of a
+   * reconnect storm get one frame built once instead of one JSON.stringify of the list each.
+   */
+  private readonly sharedSnapshotFrames = new WeakMap<object, Map<string, OutboundFrame>>();
 
   constructor(
     private readonly store: ReadModel,
@@ -162,7 +168,7 @@ export class FanoutService {
       held.snapshotSeq = read.seq;
       held.scope = decision.viewer.scope;
       held.audience = decision.audience;
-      sink.send(OutboundFrame.of(publishFrame(topicString, 'CREATE', decision.snapshot)));
+      sink.send(this.snapshotFrame(topicString, decision.snapshot));
       const buffered = held.pending;
       held.pending = null;
       project.activate(held);
@@ -178,6 +184,17 @@ export class FanoutService {
       this.log.error({ err, conn: sink.id, topic: topicString }, 'subscribe failed');
       if (sink.subscriptions.get(topicString) === held) this.end(held, 'internal', 'the subscription could not be answered; try again');
     }
+  }
+
+  private snapshotFrame(topicString: string, snapshot: unknown): OutboundFrame {
+    if (typeof snapshot !== 'object' || snapshot === null || !Object.isFrozen(snapshot)) {
+      return OutboundFrame.of(publishFrame(topicString, 'CREATE', snapshot));
+    }
+    let byTopic = this.sharedSnapshotFrames.get(snapshot);
+    if (!byTopic) this.sharedSnapshotFrames.set(snapshot, (byTopic = new Map<string, OutboundFrame>()));
+    let frame = byTopic.get(topicString);
+    if (!frame) byTopic.set(topicString, (frame = OutboundFrame.of(publishFrame(topicString, 'CREATE', snapshot))));
+    return frame;
   }
 
   unsubscribe(sink: FrameSink, topicString: string): void {

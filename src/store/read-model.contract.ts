@@ -329,6 +329,38 @@ export function describeReadModelContract(
         expect(await requestIds(`/${P}/requests`, 'u1')).toEqual(['r1']);
       });
 
+      it('reads by many members at one seq agree, and the next change shows in every later read', async () => {
+        await member('o1', 'owner');
+        await member('o2', 'admin');
+        await member('a1', 'agent', { role: 'agent' });
+        const r1 = f.request(P, 'r1', { participants: ['a1'] });
+        const r2 = f.request(P, 'r2', { participants: ['x'] });
+        for (const data of [r1, r2]) await applied({ type: 'request.create', data });
+        // Concurrent reads, as in a reconnect storm; a restricted member reading among them sees only its own.
+        const [o1, o2, a1, o1again] = await Promise.all([
+          read(`/${P}/requests`, 'o1'),
+          read(`/${P}/requests`, 'o2'),
+          read(`/${P}/requests`, 'a1'),
+          read(`/${P}/requests`, 'o1'),
+        ]);
+        expect(o1.requests!.map((r) => r.request_id)).toEqual(['r2', 'r1']);
+        expect(o2.requests).toEqual(o1.requests);
+        expect(o1again.requests).toEqual(o1.requests);
+        expect(a1.requests!.map((r) => r.request_id)).toEqual(['r1']);
+        expect(await requestIds(`/${P}/requests`, 'o2')).toEqual(['r2', 'r1']);
+        const newer = { ...r1, status: 200, updatedAt: f.nextTime() };
+        await applied({ type: 'request.update', data: newer });
+        for (const user of ['o1', 'o2']) {
+          const after = await read(`/${P}/requests`, user);
+          expect(after.requests!.map((r) => [r.request_id, r.status])).toEqual([
+            ['r1', 200],
+            ['r2', r2.status],
+          ]);
+        }
+        await applied({ type: 'request.update', data: { ...newer, status: 1000, updatedAt: f.nextTime() } });
+        expect(await requestIds(`/${P}/requests`, 'o1')).toEqual(['r2']);
+      });
+
       it('does not mix projects', async () => {
         await member('u1', 'owner');
         await applied({ type: 'request.create', data: f.request(Q, 'rq') });

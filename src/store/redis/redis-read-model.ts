@@ -69,6 +69,8 @@ export class RedisReadModel extends ReadModel {
   private readonly scripts: ScriptCommands;
   /** Projects this replica already registered for the sweeps. */
   private readonly knownProjects = new Set<string>();
+  /** See-all `/P/requests` lists by project at one seq, reused by the subscribes that read the same seq. */
+  private readonly sharedOpen: SharedOpenLists;
 
   constructor(
     connections: RedisConnections,
@@ -79,6 +81,9 @@ export class RedisReadModel extends ReadModel {
     this.prefix = connections.prefix;
     this.publishCommand = connections.isCluster ? 'SPUBLISH' : 'PUBLISH';
     this.now = opts.now ?? Date.now;
+    // A seq number identifies a list only within one life of the Redis data: after a reconnection the server
+    // may be a new one, restarted empty, whose seq numbers start over.
+    this.sharedOpen = new SharedOpenLists(() => connections.commandEpoch);
     this.redis.defineCommand('rtCommit', { numberOfKeys: 2, lua: COMMIT_SCRIPT });
     this.redis.defineCommand('rtReadTopic', { numberOfKeys: 1, lua: READ_TOPIC_SCRIPT });
     this.redis.defineCommand('rtListOpen', { numberOfKeys: 1, lua: LIST_OPEN_SCRIPT });
@@ -141,15 +146,34 @@ export class RedisReadModel extends ReadModel {
     const base = this.base(topic.projectId);
     const args = this.topicArgs(topic);
     const minEventScore = String(this.now() - this.opts.eventsTtlS * 1000);
+    const shared = topic.kind === 'requests' ? this.sharedOpen.get(topic.projectId, this.now()) : undefined;
     const res = await this.guard(() =>
-      this.scripts.rtReadTopic(`${base}seq`, base, topic.kind, userId, args.a, args.b, String(args.limit), minEventScore),
+      this.scripts.rtReadTopic(
+        `${base}seq`,
+        base,
+        topic.kind,
+        userId,
+        args.a,
+        args.b,
+        String(args.limit),
+        minEventScore,
+        shared ? String(shared.seq) : '',
+      ),
     );
-    const [seq, project, member] = res as [number, string | null, string | null];
+    const [seq, project, member, scope] = res as [number, string | null, string | null, string | null];
     const read: TopicRead = { seq: Number(seq), project: parse<ProjectDoc>(project), member: parse<ProjectUserDoc>(member) };
     const rest = res.slice(4) as Array<string | null>;
     switch (topic.kind) {
       case 'requests':
-        read.requests = sortNewestFirst(pairs(rest).map(([, json]) => JSON.parse(json) as RequestDoc)).slice(0, this.opts.history.requests);
+        if (shared && rest.length === 1 && rest[0] === SAME_LIST) {
+          read.requests = shared.requests;
+        } else {
+          read.requests = sortNewestFirst(pairs(rest).map(([, json]) => JSON.parse(json) as RequestDoc)).slice(
+            0,
+            this.opts.history.requests,
+          );
+          if (scope === 'all') read.requests = this.sharedOpen.put(topic.projectId, read.seq, read.requests, this.now());
+        }
         break;
       case 'request':
         read.request = parse<RequestDoc>(rest[0] ?? null);
@@ -347,6 +371,42 @@ export class RedisReadModel extends ReadModel {
 const MAX_ATTEMPTS = 30;
 
 /** Jittered exponential back-off between optimistic retries of one project's commit (1 ms to ~50 ms). */
+/** What the read script answers instead of the list when the caller already holds it at that seq. */
+const SAME_LIST = '=';
+
+/**
+ * The see-all `/P/requests` list of recently read projects, each at the seq it was read at: a see-all member
+ * subscribing while the project's seq is unchanged gets the same list (and the same frame, built once) with
+ * no documents read, sent or parsed again. This is what a reconnect storm needs: thousands of members of one
+ * project subscribing within a second. Entries live one second at most and a few dozen projects at once.
+ */
+class SharedOpenLists {
+  private static readonly MAX_PROJECTS = 64;
+  private static readonly MAX_AGE_MS = 1000;
+  private readonly lists = new Map<string, { seq: number; at: number; epoch: number; requests: RequestDoc[] }>();
+
+  /** `epoch`: the connection's epoch; lists read in an earlier one are not used. */
+  constructor(private readonly epoch: () => number) {}
+
+  get(projectId: string, now: number): { seq: number; requests: RequestDoc[] } | undefined {
+    const entry = this.lists.get(projectId);
+    if (entry && (now - entry.at > SharedOpenLists.MAX_AGE_MS || entry.epoch !== this.epoch())) {
+      this.lists.delete(projectId);
+      return undefined;
+    }
+    return entry;
+  }
+
+  /** Keeps the list (frozen: every reader shares it) and returns it. */
+  put(projectId: string, seq: number, requests: RequestDoc[], now: number): RequestDoc[] {
+    const frozen = Object.freeze(requests) as RequestDoc[];
+    this.lists.delete(projectId);
+    this.lists.set(projectId, { seq, at: now, epoch: this.epoch(), requests: frozen });
+    if (this.lists.size > SharedOpenLists.MAX_PROJECTS) this.lists.delete(this.lists.keys().next().value!);
+    return frozen;
+  }
+}
+
 function backoff(attempt: number): Promise<void> {
   const ms = Math.min(50, 2 ** Math.min(attempt, 6)) * Math.random();
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -111,8 +111,10 @@ return list_open(ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]))
 
 /**
  * Everything a subscribe needs, read atomically with the project's seq.
- * KEYS[1] the seq key (routing). ARGV: base, kind, user id, a, b, limit, min event score (ms).
- * Returns { seq, project|false, member|false, scope|false, payload... } where payload depends on the kind.
+ * KEYS[1] the seq key (routing). ARGV: base, kind, user id, a, b, limit, min event score (ms), and for
+ * `requests` the seq at which the caller already holds the see-all list ('' if none).
+ * Returns { seq, project|false, member|false, scope|false, payload... } where payload depends on the kind;
+ * for a see-all member whose caller holds the list at this very seq, the payload is the single marker '='.
  */
 export const READ_TOPIC_SCRIPT = `${LIST_OPEN}
 local base, kind, user, a, b = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -125,7 +127,9 @@ if puid then member = redis.call('HGET', base .. 'pu', puid) end
 local scope = redis.call('HGET', base .. 'scope', user)
 local res = { seq, project, member, scope }
 if kind == 'requests' then
-  if scope and scope ~= '' then
+  if scope == 'all' and ARGV[8] ~= '' and tonumber(ARGV[8]) == seq then
+    res[5] = '='
+  elseif scope and scope ~= '' then
     local list = list_open(base, scope, user, limit)
     for i = 1, #list do res[#res + 1] = list[i] end
   end
