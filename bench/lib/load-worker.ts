@@ -14,7 +14,12 @@ import type { Backoff, ClientSpec, ConnectReport, FromWorker, ReconnectReport, T
 const PONG = JSON.stringify({ action: 'heartbeat', payload: { message: { text: 'pong' } } });
 
 interface SocketIoModule {
-  connectSocketIoClient(url: string, topic: string, onFrameText: (text: string) => void, localAddress?: string): Promise<{ close(): void }>;
+  connectSocketIoClient(
+    url: string,
+    topics: readonly string[],
+    onFrameText: (text: string) => void,
+    localAddress?: string,
+  ): Promise<{ close(): void }>;
 }
 
 class BenchClient {
@@ -226,10 +231,10 @@ class Worker {
 
   private async openSocketIo(client: BenchClient): Promise<void> {
     const { spec } = client;
-    if (spec.topics.length !== 1) throw new Error('the Socket.IO peer client takes exactly one topic');
+    // One `subscribe` per topic; ready once each is acknowledged.
     const handle = await this.socketIo!.connectSocketIoClient(
       spec.url,
-      spec.topics[0]!,
+      spec.topics,
       (text) => {
         this.totalFrames++;
         if (!this.measuring) return;
@@ -240,6 +245,8 @@ class Worker {
       spec.localAddress,
     );
     client.close = () => handle.close();
+    // Subscribed only after the attempt timed out (and was given up): do not leave the connection open.
+    if (client.closed) handle.close();
   }
 
   private measured(client: BenchClient, f: BenchFields): void {

@@ -2,7 +2,7 @@ import { monoNow, sleep } from './clock';
 import type { Envelope } from './documents';
 import { LatencyHistogram, LatencySummary } from './histogram';
 import { GeneratorReport, LoadGenerator, StormReport } from './load-generator';
-import { cpuMsOf, HeapReading, readHeap, rssBytesOf, samplePeakRss } from './processes';
+import { cpuMsOf, HeapReading, listenQueueCounters, MonitorCounts, readHeap, RedisProcess, rssBytesOf, samplePeakRss } from './processes';
 import type { ServerProcess, Target } from './targets';
 import type { Backoff, ClientSpec, ConnectReport } from './worker-protocol';
 
@@ -405,16 +405,30 @@ export interface StormMeasurement {
   /** RSS of each server process just before the storm, and the highest sampled from then until `tailMs` after it. */
   rssBeforeBytes: Record<string, number>;
   peakRssBytes: Record<string, number>;
-  /** Redis commands over the same window as the CPU, by command (`INFO commandstats`); null without Redis. */
+  /**
+   * Redis commands executed over the same window as the CPU, by command (`INFO commandstats`: the commands a
+   * script runs count as well as the EVALSHA that ran it); null without Redis.
+   */
   redisCommands: Record<string, number> | null;
+  /**
+   * The commands Redis executed while the clients first subscribed (before the storm, unmeasured), told apart by
+   * MONITOR into those a client connection sent (the target's servers: one round trip each, or less when
+   * pipelined) and those a script ran; `subscribes` is the clients subscribed then. Null without Redis.
+   */
+  redisAtFirstSubscribe: (MonitorCounts & { subscribes: number }) | null;
+  /** Kernel listen-queue counters (`listenQueueCounters()`, whole machine) over the storm window; null when unreadable. */
+  listenQueue: { overflows: number; drops: number } | null;
 }
 
 /**
  * Connects and subscribes every client, waits `settleMs`, then has every client drop its connection at
  * the same instant and reconnect and resubscribe (`LoadGenerator.reconnect`). Around the storm: CPU of the
  * server processes from /proc, their RSS sampled every `sampleMs` until `tailMs` after the last client was
- * back (memory held for closing connections can peak after the last answer), and the target's Redis
- * commands (INFO commandstats before and after). Disconnects the clients before returning.
+ * back (memory held for closing connections can peak after the last answer), the target's Redis commands
+ * (INFO commandstats before and after) and the kernel's listen-queue overflows (/proc/net/netstat before and
+ * after). While the clients first subscribe (unmeasured), MONITOR counts which Redis commands the target's
+ * servers sent and which their scripts ran (too costly for the storm itself). Disconnects the clients before
+ * returning.
  */
 export async function measureStorm(
   target: Target,
@@ -431,7 +445,9 @@ export async function measureStorm(
 ): Promise<StormMeasurement> {
   const gen = await LoadGenerator.start(opts.workers);
   let sampler: ReturnType<typeof samplePeakRss> | undefined;
+  let monitor: Awaited<ReturnType<RedisProcess['monitor']>> | undefined;
   try {
+    monitor = await target.redis?.monitor();
     const connect = await gen.connect(opts.specs, {
       concurrency: opts.concurrency,
       timeoutMs: 60_000,
@@ -440,15 +456,19 @@ export async function measureStorm(
     if (connect.failed > 0) {
       throw new Error(`${connect.failed} of ${opts.specs.length} clients failed to connect or subscribe: ${connect.errors.join('; ')}`);
     }
+    const atFirstSubscribe = monitor ? { ...(await monitor.stop()), subscribes: connect.connected } : null;
+    monitor = undefined;
     await sleep(opts.settleMs);
     const procs = target.serverProcesses();
     const rssBeforeBytes = rssOf(procs);
     const cpuBefore = procs.map((p) => cpuMsOf(p.pid));
     const redisBefore = await target.redis?.commandCalls();
+    const listenBefore = listenQueueCounters();
     sampler = samplePeakRss(procs, opts.sampleMs);
     const storm = await gen.reconnect(opts.storm);
     const serverCpuMs: Record<string, number> = {};
     procs.forEach((p, i) => (serverCpuMs[p.name] = cpuMsOf(p.pid) - cpuBefore[i]!));
+    const listenAfter = listenQueueCounters();
     const redisAfter = await target.redis?.commandCalls();
     await sleep(opts.tailMs);
     return {
@@ -459,8 +479,14 @@ export async function measureStorm(
       rssBeforeBytes,
       peakRssBytes: sampler.stop(),
       redisCommands: redisBefore && redisAfter ? difference(redisBefore, redisAfter) : null,
+      redisAtFirstSubscribe: atFirstSubscribe,
+      listenQueue:
+        listenBefore && listenAfter
+          ? { overflows: listenAfter.overflows - listenBefore.overflows, drops: listenAfter.drops - listenBefore.drops }
+          : null,
     };
   } finally {
+    await monitor?.stop().catch(() => undefined);
     sampler?.stop();
     await gen.disconnect().catch(() => undefined);
     await gen.stop();

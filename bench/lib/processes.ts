@@ -1,4 +1,5 @@
 import { ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -99,6 +100,32 @@ export function samplePeakRss(procs: Array<{ name: string; pid: number }>, inter
   };
 }
 
+/**
+ * The kernel's listen-queue counters (`TcpExt` in /proc/net/netstat): `overflows` (ListenOverflows) counts the
+ * connections a listener could not queue for accept() because its backlog was full, so the SYN or the
+ * handshake's last ACK was dropped and the client had to send its SYN again; `drops` (ListenDrops) every
+ * connection dropped at a listener, overflows included. Counted for the whole network namespace, i.e. every
+ * listening socket of the machine, since boot; null when the file cannot be read.
+ */
+export function listenQueueCounters(): { overflows: number; drops: number } | null {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+    // Two lines per group: "TcpExt: <names>", then "TcpExt: <values>".
+    const at = lines.findIndex((l) => l.startsWith('TcpExt:'));
+    if (at < 0 || !lines[at + 1]?.startsWith('TcpExt:')) return null;
+    const names = lines[at]!.trim().split(/\s+/);
+    const values = lines[at + 1]!.trim().split(/\s+/);
+    const read = (name: string) => {
+      const i = names.indexOf(name);
+      return i > 0 ? Number(values[i]) : NaN;
+    };
+    const counters = { overflows: read('ListenOverflows'), drops: read('ListenDrops') };
+    return Number.isFinite(counters.overflows) && Number.isFinite(counters.drops) ? counters : null;
+  } catch {
+    return null;
+  }
+}
+
 /** What a Node server process reports about its memory after a full garbage collection (bytes). */
 export interface HeapReading {
   heapUsed: number;
@@ -177,6 +204,12 @@ async function killAndWait(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM
   clearTimeout(timer);
 }
 
+/** Commands by name (lower case) as MONITOR showed them: sent by a client connection, or run by a script. */
+export interface MonitorCounts {
+  sent: Record<string, number>;
+  scripted: Record<string, number>;
+}
+
 /** A `redis-server` on a free loopback port, no persistence. */
 export class RedisProcess {
   private constructor(
@@ -232,6 +265,84 @@ export class RedisProcess {
     const calls: Record<string, number> = {};
     for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (m[1] !== 'info') calls[m[1]!] = Number(m[2]);
     return calls;
+  }
+
+  /**
+   * Starts counting the commands Redis executes by who issued them: a client connection (`sent`), or a script
+   * (`scripted`: MONITOR shows `[<db> lua]` as the source of a command a script ran). `INFO commandstats` and
+   * `total_commands_processed` count the two alike (a script's commands and the EVALSHA that ran them), so this
+   * is the only way to count what clients sent. MONITOR costs Redis about as much again per command as the
+   * command itself: use it over windows that are not measured. It does not show administrative commands
+   * (CONFIG, DEBUG, …). `stop()` sends a marker (ECHO) on another connection, waits until MONITOR has shown it,
+   * so that everything before is counted, and closes.
+   */
+  async monitor(timeoutMs = 10_000): Promise<{ stop(): Promise<MonitorCounts> }> {
+    const counts: MonitorCounts = { sent: {}, scripted: {} };
+    const marker = `rt-bench-monitor-end-${randomBytes(6).toString('hex')}`;
+    const sock = createConnection({ port: this.port, host: '127.0.0.1' });
+    sock.setEncoding('latin1');
+    let started = false;
+    let ended = false;
+    let rest = '';
+    let failure: Error | null = null;
+    const count = (line: string): void => {
+      // +<time> [<db> <address>|lua] "<command>" "<arg>" …
+      const open = line.indexOf(' [');
+      const close = open < 0 ? -1 : line.indexOf('] "', open);
+      if (close < 0) return;
+      const name = line.slice(close + 3, line.indexOf('"', close + 3)).toLowerCase();
+      if (name === 'echo' && line.includes(marker)) {
+        ended = true;
+        return;
+      }
+      if (name === 'info') return; // as in commandCalls()
+      const bucket = line.slice(open + 2, close).endsWith(' lua') ? counts.scripted : counts.sent;
+      bucket[name] = (bucket[name] ?? 0) + 1;
+    };
+    sock.on('data', (chunk: string) => {
+      if (ended) return;
+      const text = rest + chunk;
+      const last = text.lastIndexOf('\r\n');
+      if (last < 0) {
+        rest = text;
+        return;
+      }
+      rest = text.slice(last + 2);
+      for (const line of text.slice(0, last).split('\r\n')) {
+        if (started) {
+          if (!ended) count(line);
+        } else if (line === '+OK') started = true;
+        else failure ??= new Error(`MONITOR answered ${line.slice(0, 200)}`);
+      }
+    });
+    sock.on('error', (err) => (failure = err));
+    sock.once('close', () => (failure ??= new Error('MONITOR connection closed')));
+    sock.write('MONITOR\r\n');
+    const until = async (done: () => boolean, what: string): Promise<void> => {
+      const deadline = Date.now() + timeoutMs;
+      while (!done()) {
+        if (failure) throw failure;
+        if (Date.now() > deadline) throw new Error(`MONITOR: ${what} within ${timeoutMs} ms`);
+        await sleep(5);
+      }
+    };
+    try {
+      await until(() => started, 'no answer');
+    } catch (err) {
+      sock.destroy();
+      throw err;
+    }
+    return {
+      stop: async () => {
+        try {
+          await sendCommand(this.port, `ECHO ${marker}`);
+          await until(() => ended, 'marker not seen');
+          return counts;
+        } finally {
+          sock.destroy();
+        }
+      },
+    };
   }
 
   async stop(): Promise<void> {

@@ -9,8 +9,8 @@ import { eachTarget, RunContext } from './context';
  * snapshot lists them) in groups of G; request j belongs to group j mod (A/G) and has one participant from
  * anywhere, so each event reaches about G + 1 agents and each agent sees its own subset. On our service every
  * agent subscribes to `/P/requests` and the access rules pick the recipients; a peer cannot filter, so there
- * each agent subscribes to `/P/requests/<request_id>` for exactly the requests it sees: both deliver the same
- * frames, and the difference in cost is the price of deciding per member.
+ * (raw ws and Socket.IO alike) each agent subscribes to `/P/requests/<request_id>` for exactly the requests it
+ * sees: all deliver the same frames, and the difference in cost is the price of deciding per member.
  */
 export interface S2Params {
   agents: number;
@@ -67,39 +67,33 @@ export async function runS2(ctx: RunContext, p: S2Params): Promise<ScenarioOutco
     benchTs,
   });
 
-  await eachTarget(
-    ctx,
-    outcome,
-    async (target) => {
-      let version = 0;
-      await target.seed([projectEnvelope(projectId), ...plans.map((c) => memberEnvelope(projectId, c.userId, 'agent'))]);
-      const warmup: Envelope[] = [];
-      for (let j = 0; j < p.requests; j++) warmup.push(requestEnvelope('request.create', shape(j, ++version, 0, 0)));
-      return measure(target, {
-        specs: specsFor(target, plans),
-        workers: workersFor(p.agents, ctx.quick),
-        warmup,
-        log: ctx.log,
-        phases: [
-          {
-            name: 'steady',
-            ingestTargets: target.ingest.length,
-            drainMs: ctx.quick ? 5000 : 15_000,
-            drive: steadyDriver(target, {
-              rate: p.rate,
-              durationMs: p.durationMs,
-              event: (id, ts) => ({
-                envelope: requestEnvelope('request.update', shape(id % p.requests, ++version, id, ts)),
-                key: id % p.requests,
-              }),
+  await eachTarget(ctx, outcome, async (target) => {
+    let version = 0;
+    await target.seed([projectEnvelope(projectId), ...plans.map((c) => memberEnvelope(projectId, c.userId, 'agent'))]);
+    const warmup: Envelope[] = [];
+    for (let j = 0; j < p.requests; j++) warmup.push(requestEnvelope('request.create', shape(j, ++version, 0, 0)));
+    return measure(target, {
+      specs: specsFor(target, plans),
+      workers: workersFor(p.agents, ctx.quick),
+      warmup,
+      log: ctx.log,
+      phases: [
+        {
+          name: 'steady',
+          ingestTargets: target.ingest.length,
+          drainMs: ctx.quick ? 5000 : 15_000,
+          drive: steadyDriver(target, {
+            rate: p.rate,
+            durationMs: p.durationMs,
+            event: (id, ts) => ({
+              envelope: requestEnvelope('request.update', shape(id % p.requests, ++version, id, ts)),
+              key: id % p.requests,
             }),
-          },
-        ],
-      });
-    },
-    (id) =>
-      id === 'socketio' ? 'routes only /<P>/requests and takes one topic per client, so it cannot deliver each agent its subset' : null,
-  );
+          }),
+        },
+      ],
+    });
+  });
 
   const m = (f: (x: Measurement) => number) => (ms: Measurement[]) => f(ms[0]!);
   outcome.rows = [

@@ -11,8 +11,10 @@ import { eachTarget, RunContext } from './context';
  * connects and subscribes again, retrying with jittered exponential back-off when an attempt fails. Every
  * target runs as designed (ours: two replicas on Redis; Socket.IO: two processes on Redis; raw ws: one
  * process) and the clients reconnect to the process they were on. Measured: storm start to the last
- * subscribe answer, per-client times, retries, peak RSS of every server process (sampled from /proc),
- * server CPU, and the Redis commands the storm caused per subscribe (INFO commandstats).
+ * subscribe answer, per-client times, retries, the kernel's listen-queue overflows, peak RSS of every server
+ * process (sampled from /proc), server CPU, the Redis commands executed per subscribe over the storm (INFO
+ * commandstats, which counts a script's commands too) and, from the first subscribes, the commands the
+ * servers send per subscribe (MONITOR): the round trips.
  */
 export interface S6Params {
   clients: number;
@@ -43,11 +45,26 @@ export const S6_TARGET_ALL_BACK_S = 10;
 const MIB = 1024 * 1024;
 const isRedis = (name: string) => name === 'redis';
 
-/** Redis commands the storm caused, per reconnected client (each made one subscribe); null without Redis. */
+const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+
+/** Redis commands executed over the storm (scripts' commands included), per reconnected client; null without Redis. */
 function commandsPerSubscribe(m: StormMeasurement): number | null {
-  if (!m.redisCommands) return null;
-  const total = Object.values(m.redisCommands).reduce((a, b) => a + b, 0);
-  return total / m.storm.reconnected;
+  return m.redisCommands ? sum(m.redisCommands) / m.storm.reconnected : null;
+}
+
+/** Redis commands the servers sent (scripts' commands left out) per first subscribe: the round trips; null without Redis. */
+function roundTripsPerSubscribe(m: StormMeasurement): number | null {
+  const r = m.redisAtFirstSubscribe;
+  return r ? sum(r.sent) / r.subscribes : null;
+}
+
+/** `12.00 hget, 1.00 evalsha`: the `limit` largest counts, per `per`. */
+function perCommand(counts: Record<string, number>, per: number, limit = 5): string {
+  const top = Object.entries(counts)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, limit)
+    .map(([cmd, n]) => `${(n / per).toFixed(2)} ${cmd}`);
+  return top.length > 0 ? top.join(', ') : 'none';
 }
 
 /** The largest peak RSS among the processes `include` names (MiB). */
@@ -56,17 +73,17 @@ function peakMiB(m: StormMeasurement, include: (name: string) => boolean): numbe
   return peaks.length > 0 ? Math.max(...peaks.map(([, b]) => b)) / MIB : null;
 }
 
-/** One line for the notes: each process's peak RSS and the commands behind the Redis figure. */
+/** One line for the notes: each process's peak RSS, the commands behind the Redis figures, the listen drops. */
 function describe(label: string, m: StormMeasurement): string {
   const peaks = Object.entries(m.peakRssBytes).map(([name, b]) => `${name} ${(b / MIB).toFixed(1)}`);
   let line = `${label}: peak RSS (MiB) ${peaks.join(', ')}`;
-  if (m.redisCommands) {
-    const top = Object.entries(m.redisCommands)
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, 5)
-      .map(([cmd, n]) => `${(n / m.storm.reconnected).toFixed(2)} ${cmd}`);
-    line += `; Redis commands per subscribe: ${top.length > 0 ? top.join(', ') : 'none'}`;
+  if (m.redisCommands) line += `; Redis commands executed per subscribe (storm): ${perCommand(m.redisCommands, m.storm.reconnected)}`;
+  const first = m.redisAtFirstSubscribe;
+  if (first) {
+    line += `; per first subscribe, sent by the servers: ${perCommand(first.sent, first.subscribes)}`;
+    line += `, run by scripts: ${perCommand(first.scripted, first.subscribes)}`;
   }
+  if (m.listenQueue) line += `; listen queue over the storm: ${m.listenQueue.overflows} overflows, ${m.listenQueue.drops} drops`;
   return line;
 }
 
@@ -150,7 +167,16 @@ export async function runS6(ctx: RunContext, p: S6Params): Promise<ScenarioOutco
       (ms: StormMeasurement[], t) => (t === 'socketio' ? null : ms[0]!.storm.answerBytes / ms[0]!.storm.reconnected),
       false,
     ),
-    rowOf(outcome, 'Redis commands per subscribe', 2, first(commandsPerSubscribe)),
+    rowOf(
+      outcome,
+      'kernel listen-queue overflows in the storm (dropped handshakes, whole machine)',
+      0,
+      first((m) => m.listenQueue?.overflows ?? null),
+      false,
+    ),
+    // No ratios: the peers' subscribes use no Redis (Socket.IO's rooms are per process), so ours ÷ peer says nothing.
+    rowOf(outcome, 'Redis round trips per subscribe (commands sent by the server)', 2, first(roundTripsPerSubscribe), false),
+    rowOf(outcome, 'Redis commands executed per subscribe (those run by scripts included)', 2, first(commandsPerSubscribe), false),
     rowOf(
       outcome,
       'peak RSS, largest server process (MiB; operations.md sets no budget)',

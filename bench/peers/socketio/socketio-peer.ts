@@ -6,7 +6,7 @@ import { io } from 'socket.io-client';
 
 /**
  * The Socket.IO + Redis peer of the benchmarks: `processes` server processes (socketio-server.main) on free
- * loopback ports sharing one Redis, and a client that subscribes to a topic and hands over each `publish` packet.
+ * loopback ports sharing one Redis, and a client that subscribes to topics and hands over each `publish` packet.
  */
 
 export interface SocketIoPeer {
@@ -118,7 +118,8 @@ export async function startSocketIoPeer(opts: { redisUrl: string; processes?: nu
 
 /**
  * A socket.io-client connection (websocket transport only, no reconnection: the load generator decides when to
- * reconnect) subscribed to `topic`; resolves once the server acknowledged the subscription.
+ * reconnect) subscribed to every topic of `topics` (one `subscribe` each, all sent at once); resolves once the
+ * server acknowledged all of them (at once when `topics` is empty).
  *
  * `onFrameText` gets the raw text of each `publish` packet as it came off the wire (taken from the engine.io
  * layer, so it costs nothing extra). socket.io-client still decodes every packet with JSON.parse before it
@@ -126,7 +127,7 @@ export async function startSocketIoPeer(opts: { redisUrl: string; processes?: nu
  */
 export function connectSocketIoClient(
   url: string,
-  topic: string,
+  topics: readonly string[],
   onFrameText: (text: string) => void,
   localAddress?: string,
 ): Promise<{ close(): void }> {
@@ -139,23 +140,23 @@ export function connectSocketIoClient(
   const close = (): void => {
     socket.disconnect();
   };
+  const subscribe = async (topic: string): Promise<void> => {
+    const reply = (await socket.timeout(SUBSCRIBE_TIMEOUT_MS).emitWithAck('subscribe', topic)) as { error?: string } | undefined;
+    if (reply?.error) throw new Error(`subscribe ${topic}: ${reply.error}`);
+  };
   return new Promise((resolve, reject) => {
     socket.once('connect_error', (err) => {
       close();
       reject(err);
     });
     socket.once('connect', () => {
-      socket
-        .timeout(SUBSCRIBE_TIMEOUT_MS)
-        .emitWithAck('subscribe', topic)
-        .then((reply: { error?: string }) => {
-          if (reply?.error) throw new Error(`subscribe ${topic}: ${reply.error}`);
-          resolve({ close });
-        })
-        .catch((err: unknown) => {
+      Promise.all(topics.map(subscribe)).then(
+        () => resolve({ close }),
+        (err: unknown) => {
           close();
           reject(err instanceof Error ? err : new Error(String(err)));
-        });
+        },
+      );
     });
   });
 }

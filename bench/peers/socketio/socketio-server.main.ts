@@ -8,9 +8,18 @@ import { Server } from 'socket.io';
  * default settings (websocket transport only, so every server speaks the same transport; no compression) and
  * `@socket.io/redis-adapter`, so a broadcast from any process reaches the clients of every process.
  *
- * - A client emits `subscribe` with a topic and an ack; the socket joins the room named by the topic.
- * - `POST /v1/events` takes our ingest envelopes (one or an array) and emits `publish` to `/<id_project>/requests`
- *   for every request.create / request.update. Other types are accepted and ignored: the benchmarks only send these.
+ * - A client emits `subscribe` with a topic (any string) and an ack; the socket joins the room named by the
+ *   topic. A client subscribes to several topics with one `subscribe` each.
+ * - `POST /v1/events` takes our ingest envelopes (one or an array) and, like the raw `ws` peer, publishes every
+ *   request.create / request.update on each of its two topics, `/<id_project>/requests` and
+ *   `/<id_project>/requests/<request_id>`: one `publish` event per topic, to the room of that name, carrying that
+ *   topic. Other types are accepted and ignored: the benchmarks only send these.
+ * - The raw peer serializes an event only for a topic that has subscribers. Here the subscribers may sit on any
+ *   process, so the processes share which rooms have ever had a member: the first `subscribe` to a topic (on
+ *   any process) tells every other process (`serverSideEmitWithAck` through the adapter) before it is
+ *   acknowledged, and a process broadcasts only to rooms it knows of. A room nobody joined therefore costs no
+ *   encoding and no Redis PUBLISH (S1, S5 and S6 publish to `/<P>/requests` exactly as when that was the only
+ *   topic); a room is never forgotten.
  * - `GET /healthz` answers 200 once the adapter listens on Redis.
  *
  * Configured by PORT and REDIS_URL.
@@ -26,6 +35,7 @@ const PUBLISHED: Readonly<Record<string, 'CREATE' | 'UPDATE'>> = {
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 interface Publication {
+  /** The topic, which is also the room's name. */
   room: string;
   method: 'CREATE' | 'UPDATE';
   message: unknown;
@@ -45,7 +55,10 @@ function publicationsOf(body: unknown): { accepted: number; publications: Public
     if (method === undefined) return;
     const project = (data as { id_project?: unknown }).id_project;
     if (typeof project !== 'string') throw new BadRequest(`event ${index}: data.id_project must be a string`);
+    // The raw ws peer's two topics; an event without a string request_id has only the first.
+    const request = (data as { request_id?: unknown }).request_id;
     publications.push({ room: `/${project}/requests`, method, message: data });
+    if (typeof request === 'string') publications.push({ room: `/${project}/requests/${request}`, method, message: data });
   });
   return { accepted: envelopes.length, publications };
 }
@@ -83,10 +96,46 @@ async function main(): Promise<void> {
     adapter: createAdapter(pubClient, subClient),
   });
 
+  // Rooms some process has had a member in (this one's and those the others announced): the rooms worth a broadcast.
+  const known = new Set<string>();
+  const announcing = new Map<string, Promise<void>>();
+  io.on('room', (topic: unknown, done?: unknown) => {
+    if (typeof topic === 'string') known.add(topic);
+    if (typeof done === 'function') done(true);
+  });
+  // Resolves once every other process knows the room (one announcement at a time per room).
+  const announce = (topic: string): Promise<void> => {
+    let pending = announcing.get(topic);
+    if (!pending) {
+      pending = io
+        .serverSideEmitWithAck('room', topic)
+        .then(() => {
+          known.add(topic);
+        })
+        .finally(() => announcing.delete(topic));
+      announcing.set(topic, pending);
+    }
+    return pending;
+  };
+
   io.on('connection', (socket) => {
     socket.on('subscribe', (topic: unknown, ack?: unknown) => {
-      if (typeof topic === 'string') void socket.join(topic);
-      if (typeof ack === 'function') ack(typeof topic === 'string' ? { ok: true } : { error: 'topic must be a string' });
+      const reply = (answer: { ok: true } | { error: string }): void => {
+        if (typeof ack === 'function') ack(answer);
+      };
+      if (typeof topic !== 'string') return reply({ error: 'topic must be a string' });
+      const join = (): void => {
+        void socket.join(topic);
+        reply({ ok: true });
+      };
+      // A known room (every subscribe after a topic's first): joined and acknowledged at once, as before rooms were announced.
+      if (known.has(topic)) return join();
+      announce(topic).then(
+        () => {
+          if (socket.connected) join();
+        },
+        (err: unknown) => reply({ error: `room not announced: ${String((err as Error).message ?? err)}` }),
+      );
     });
   });
 
@@ -95,7 +144,9 @@ async function main(): Promise<void> {
     if (text === null) return answer(res, 413, { error: 'payload too large' });
     try {
       const { accepted, publications } = publicationsOf(JSON.parse(text));
-      for (const p of publications) io.to(p.room).emit('publish', { topic: p.room, method: p.method, message: p.message });
+      for (const p of publications) {
+        if (known.has(p.room)) io.to(p.room).emit('publish', { topic: p.room, method: p.method, message: p.message });
+      }
       answer(res, 202, { accepted });
     } catch (err) {
       if (err instanceof SyntaxError || err instanceof BadRequest) return answer(res, 400, { error: err.message });
