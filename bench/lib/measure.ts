@@ -23,6 +23,11 @@ export interface ClientPlan {
   keys?: number[];
 }
 
+/** N clients `<prefix>-<i>`, each subscribed to one topic on ours and on the peers alike (owner-role scenarios). */
+export function samePlans(prefix: string, n: number, topic: string): ClientPlan[] {
+  return Array.from({ length: n }, (_, i) => ({ userId: `${prefix}-${i}`, topics: [topic], peerTopics: [topic] }));
+}
+
 /** 200 source addresses 127.0.0.10 … 127.0.0.209: ephemeral ports and open files never run short. */
 export function sourceAddress(i: number): string {
   return `127.0.0.${10 + (i % 200)}`;

@@ -32,6 +32,11 @@ export interface ScenarioOutcome {
   notes: string[];
 }
 
+/** A scenario's outcome before any target ran: rows, targets and notes are filled as it measures. */
+export function newOutcome(id: string, label: string, title: string, params: Record<string, unknown>): ScenarioOutcome {
+  return { id, label, title, status: 'measured', params, rows: [], targets: {}, notes: [] };
+}
+
 export interface BenchReport {
   startedAt: string;
   durationS: number;

@@ -1,6 +1,5 @@
 import { Envelope, memberEnvelope, projectEnvelope, requestEnvelope } from '../lib/documents';
 import {
-  ClientPlan,
   cpuPerEventMs,
   generatorCpuPct,
   Measurement,
@@ -9,8 +8,9 @@ import {
   specsFor,
   steadyDriver,
   workersFor,
+  samePlans,
 } from '../lib/measure';
-import { rowOf, ScenarioOutcome } from '../lib/report';
+import { rowOf, newOutcome, ScenarioOutcome } from '../lib/report';
 import { integrityRows, latencyRows } from './delivery-rows';
 import { eachTarget, RunContext } from './context';
 
@@ -35,21 +35,8 @@ export function s1Params(subscribers: number, quick: boolean): S1Params {
 export async function runS1(ctx: RunContext, p: S1Params): Promise<ScenarioOutcome> {
   const projectId = `bench-s1-${p.subscribers}`;
   const topic = `/${projectId}/requests`;
-  const outcome: ScenarioOutcome = {
-    id: 'S1',
-    label: `S1 N=${p.subscribers}`,
-    title: `fan-out, N = ${p.subscribers.toLocaleString('en-US')}`,
-    status: 'measured',
-    params: { ...p },
-    rows: [],
-    targets: {},
-    notes: [],
-  };
-  const plans: ClientPlan[] = Array.from({ length: p.subscribers }, (_, i) => ({
-    userId: `s1-owner-${i}`,
-    topics: [topic],
-    peerTopics: [topic],
-  }));
+  const outcome = newOutcome('S1', `S1 N=${p.subscribers}`, `fan-out, N = ${p.subscribers.toLocaleString('en-US')}`, { ...p });
+  const plans = samePlans('s1-owner', p.subscribers, topic);
   ctx.log(`S1 N=${p.subscribers}: ${p.rate} events/s for ${p.durationMs / 1000} s`);
 
   await eachTarget(ctx, outcome, async (target) => {

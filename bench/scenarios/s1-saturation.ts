@@ -1,6 +1,6 @@
 import { Envelope, memberEnvelope, projectEnvelope, requestEnvelope } from '../lib/documents';
-import { ClientPlan, generatorCpuPct, Measurement, measure, serverCpuPct, specsFor, steadyDriver, workersFor } from '../lib/measure';
-import { rowOf, ScenarioOutcome } from '../lib/report';
+import { generatorCpuPct, Measurement, measure, serverCpuPct, specsFor, steadyDriver, workersFor, samePlans } from '../lib/measure';
+import { rowOf, newOutcome, ScenarioOutcome } from '../lib/report';
 import { eachTarget, RunContext } from './context';
 
 /**
@@ -58,21 +58,10 @@ export async function runS1Saturation(ctx: RunContext, p: S1SaturationParams): P
   const projectId = `bench-s1sat-${p.subscribers}`;
   const topic = `/${projectId}/requests`;
   const requests = 10;
-  const outcome: ScenarioOutcome = {
-    id: 'S1max',
-    label: `S1 max N=${p.subscribers}`,
-    title: `fan-out capacity, N = ${p.subscribers.toLocaleString('en-US')}`,
-    status: 'measured',
-    params: { ...p },
-    rows: [],
-    targets: {},
-    notes: [],
-  };
-  const plans: ClientPlan[] = Array.from({ length: p.subscribers }, (_, i) => ({
-    userId: `s1sat-owner-${i}`,
-    topics: [topic],
-    peerTopics: [topic],
-  }));
+  const outcome = newOutcome('S1max', `S1 max N=${p.subscribers}`, `fan-out capacity, N = ${p.subscribers.toLocaleString('en-US')}`, {
+    ...p,
+  });
+  const plans = samePlans('s1sat-owner', p.subscribers, topic);
   ctx.log(`S1 capacity N=${p.subscribers}: rates ${p.rates.join(', ')} events/s, ${p.stepMs / 1000} s each, p99 bound ${p.p99BoundMs} ms`);
 
   await eachTarget<SaturationResult>(ctx, outcome, async (target) => {

@@ -1,6 +1,6 @@
 import { Envelope, memberEnvelope, projectEnvelope, requestEnvelope, requestId } from '../lib/documents';
 import { ClientPlan, cpuPerEventMs, generatorCpuPct, Measurement, measure, specsFor, steadyDriver, workersFor } from '../lib/measure';
-import { rowOf, ScenarioOutcome } from '../lib/report';
+import { rowOf, newOutcome, ScenarioOutcome } from '../lib/report';
 import { integrityRows, latencyRows } from './delivery-rows';
 import { eachTarget, RunContext } from './context';
 
@@ -29,16 +29,7 @@ export function s2Params(quick: boolean): S2Params {
 export async function runS2(ctx: RunContext, p: S2Params): Promise<ScenarioOutcome> {
   const projectId = 'bench-s2';
   const groups = p.agents / p.groupSize;
-  const outcome: ScenarioOutcome = {
-    id: 'S2',
-    label: 'S2',
-    title: `role-filtered fan-out, ${p.agents.toLocaleString('en-US')} agents`,
-    status: 'measured',
-    params: { ...p },
-    rows: [],
-    targets: {},
-    notes: [],
-  };
+  const outcome = newOutcome('S2', 'S2', `role-filtered fan-out, ${p.agents.toLocaleString('en-US')} agents`, { ...p });
   const userOf = (a: number) => `s2-agent-${a}`;
   const groupAgents = (j: number) => Array.from({ length: p.groupSize }, (_, k) => ((j % groups) * p.groupSize + k) % p.agents);
   const participantOf = (j: number) => (j * 37 + 11) % p.agents;

@@ -1,6 +1,6 @@
 import { memberEnvelope, projectEnvelope } from '../lib/documents';
-import { ConnectMeasurement, measureConnects, specsFor, workersFor } from '../lib/measure';
-import { rowOf, ScenarioOutcome } from '../lib/report';
+import { ConnectMeasurement, measureConnects, specsFor, workersFor, samePlans } from '../lib/measure';
+import { rowOf, newOutcome, ScenarioOutcome } from '../lib/report';
 import type { TargetId } from '../lib/targets';
 import { eachTarget, RunContext } from './context';
 
@@ -81,17 +81,12 @@ const isServer = (name: string) => !isRedis(name);
 export async function runS3(ctx: RunContext, p: S3Params): Promise<ScenarioOutcome> {
   const projectId = 'bench-s3';
   const topic = `/${projectId}/requests`;
-  const outcome: ScenarioOutcome = {
-    id: 'S3',
-    label: 'S3',
-    title: `idle connections, N = ${p.clients.toLocaleString('en-US')}, one server process`,
-    status: 'measured',
-    params: { ...p, serverProcesses: 1, ours: 'one replica, Redis engine' },
-    rows: [],
-    targets: {},
-    notes: [],
-  };
-  const plans = Array.from({ length: p.clients }, (_, i) => ({ userId: `s3-owner-${i}`, topics: [topic], peerTopics: [topic] }));
+  const outcome = newOutcome('S3', 'S3', `idle connections, N = ${p.clients.toLocaleString('en-US')}, one server process`, {
+    ...p,
+    serverProcesses: 1,
+    ours: 'one replica, Redis engine',
+  });
+  const plans = samePlans('s3-owner', p.clients, topic);
   ctx.log(`S3: ${p.clients} idle subscribed connections per target`);
   await eachTarget(ctx, outcome, async (target) => {
     await target.seed([projectEnvelope(projectId), ...plans.map((c) => memberEnvelope(projectId, c.userId, 'owner'))]);

@@ -1,6 +1,6 @@
 import { memberEnvelope, projectEnvelope } from '../lib/documents';
-import { ConnectMeasurement, measureConnects, specsFor, workersFor } from '../lib/measure';
-import { rowOf, ScenarioOutcome } from '../lib/report';
+import { ConnectMeasurement, measureConnects, specsFor, workersFor, samePlans } from '../lib/measure';
+import { rowOf, newOutcome, ScenarioOutcome } from '../lib/report';
 import { eachTarget, RunContext } from './context';
 
 /**
@@ -31,17 +31,12 @@ export function serverCpuTotalMs(m: ConnectMeasurement): number {
 export async function runS4(ctx: RunContext, p: S4Params): Promise<ScenarioOutcome> {
   const projectId = 'bench-s4';
   const topic = `/${projectId}/requests`;
-  const outcome: ScenarioOutcome = {
-    id: 'S4',
-    label: 'S4',
-    title: `handshake rate, N = ${p.clients.toLocaleString('en-US')}, one server process`,
-    status: 'measured',
-    params: { ...p, serverProcesses: 1, ours: 'one replica, Redis engine' },
-    rows: [],
-    targets: {},
-    notes: [],
-  };
-  const plans = Array.from({ length: p.clients }, (_, i) => ({ userId: `s4-owner-${i}`, topics: [topic], peerTopics: [topic] }));
+  const outcome = newOutcome('S4', 'S4', `handshake rate, N = ${p.clients.toLocaleString('en-US')}, one server process`, {
+    ...p,
+    serverProcesses: 1,
+    ours: 'one replica, Redis engine',
+  });
+  const plans = samePlans('s4-owner', p.clients, topic);
   ctx.log(`S4: ${p.clients} connects + subscribe per target, ${p.concurrency} in flight per worker`);
   await eachTarget(ctx, outcome, async (target) => {
     await target.seed([projectEnvelope(projectId), ...plans.map((c) => memberEnvelope(projectId, c.userId, 'owner'))]);

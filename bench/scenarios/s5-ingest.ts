@@ -14,7 +14,7 @@ import {
   specsFor,
   workersFor,
 } from '../lib/measure';
-import { rowOf, ScenarioOutcome } from '../lib/report';
+import { rowOf, newOutcome, ScenarioOutcome } from '../lib/report';
 import { eachTarget, RunContext } from './context';
 
 /**
@@ -53,16 +53,7 @@ export function s5Params(quick: boolean): S5Params {
 const STREAM_CHUNK = 500;
 
 export async function runS5(ctx: RunContext, p: S5Params): Promise<ScenarioOutcome> {
-  const outcome: ScenarioOutcome = {
-    id: 'S5',
-    label: 'S5',
-    title: `ingest, ${p.subscribers.toLocaleString('en-US')} subscribers`,
-    status: 'measured',
-    params: { ...p },
-    rows: [],
-    targets: {},
-    notes: [],
-  };
+  const outcome = newOutcome('S5', 'S5', `ingest, ${p.subscribers.toLocaleString('en-US')} subscribers`, { ...p });
   const projectOf = (j: number) => `bench-s5-${j}`;
   const plans: ClientPlan[] = Array.from({ length: p.subscribers }, (_, j) => ({
     userId: `s5-owner-${j}`,

@@ -1,6 +1,6 @@
 import { memberEnvelope, projectEnvelope, requestEnvelope } from '../lib/documents';
-import { measureStorm, specsFor, StormMeasurement, workersFor } from '../lib/measure';
-import { rowOf, ScenarioOutcome } from '../lib/report';
+import { measureStorm, specsFor, StormMeasurement, workersFor, samePlans } from '../lib/measure';
+import { rowOf, newOutcome, ScenarioOutcome } from '../lib/report';
 import type { Backoff } from '../lib/worker-protocol';
 import { eachTarget, RunContext } from './context';
 
@@ -90,17 +90,13 @@ function describe(label: string, m: StormMeasurement): string {
 export async function runS6(ctx: RunContext, p: S6Params): Promise<ScenarioOutcome> {
   const projectId = 'bench-s6';
   const topic = `/${projectId}/requests`;
-  const outcome: ScenarioOutcome = {
-    id: 'S6',
-    label: 'S6',
-    title: `reconnect storm, N = ${p.clients.toLocaleString('en-US')} (every client drops and resubscribes at once)`,
-    status: 'measured',
-    params: { ...p, stormConcurrency: p.stormConcurrency || 'all at once' },
-    rows: [],
-    targets: {},
-    notes: [],
-  };
-  const plans = Array.from({ length: p.clients }, (_, i) => ({ userId: `s6-owner-${i}`, topics: [topic], peerTopics: [topic] }));
+  const outcome = newOutcome(
+    'S6',
+    'S6',
+    `reconnect storm, N = ${p.clients.toLocaleString('en-US')} (every client drops and resubscribes at once)`,
+    { ...p, stormConcurrency: p.stormConcurrency || 'all at once' },
+  );
+  const plans = samePlans('s6-owner', p.clients, topic);
   ctx.log(`S6: ${p.clients} subscribed clients per target drop and reconnect at once`);
   await eachTarget(ctx, outcome, async (target) => {
     await target.seed([
