@@ -205,6 +205,41 @@ describe('Redis stream ingest', () => {
     expect(await redis.xlen(`${prefix}ingest:dead`)).toBe(0);
   });
 
+  it('applies the projects of a batch side by side: a failing project holds back only its own entries, which resume in order', async () => {
+    const Q = 'sq';
+    const q1 = f.message(Q, 'req-q');
+    const q2 = f.message(Q, 'req-q');
+    const p1 = f.message(P, 'req-1');
+    const p2 = f.message(P, 'req-1');
+    // Written before the consumer starts, so that they arrive in one batch.
+    for (const m of [q1, p1, q2, p2]) await xadd('event', envelope(m));
+    const pipeline = new RecordingPipeline(
+      new MemoryReadModel({ history: config.history, closedRequestTtlS: 60, eventsTtlS: 60, dedupeTtlS: 60 }),
+      new MemoryBus(),
+      config,
+    );
+    let qDown = true;
+    const attempted: string[] = [];
+    const ingest = pipeline.ingest.bind(pipeline);
+    pipeline.ingest = (events, at) => {
+      const doc = (events[0]!.event as any).data as { _id: string; id_project: string };
+      attempted.push(doc._id);
+      if (qDown && doc.id_project === Q)
+        return Promise.reject(Object.assign(new Error('Q unreachable'), { name: 'EngineUnavailableError' }));
+      return ingest(events, at);
+    };
+    const r = await start({ blockMs: 50 }, pipeline);
+    await waitFor(() => pipeline.calls.includes(p2._id), { what: "P's entries applied while Q fails" });
+    expect(pipeline.calls).toEqual([p1._id, p2._id]);
+    await until(async () => (await pendingCount()) === 2, "P's entries acknowledged, Q's pending");
+    expect(attempted).not.toContain(q2._id); // never tried before the entry ahead of it in its project
+    qDown = false;
+    await waitFor(() => pipeline.calls.length === 4, { what: "Q's entries applied" });
+    expect(pipeline.calls.slice(2)).toEqual([q1._id, q2._id]);
+    await until(async () => (await pendingCount()) === 0, 'every entry acknowledged');
+    expect(r.consumer.status.applied).toBe(4);
+  });
+
   it('dead-letters an entry that keeps failing for a reason other than an outage, and goes on with the next', async () => {
     const r = await start({ blockMs: 50 });
     const poison = f.message(P, 'req-1');

@@ -296,58 +296,88 @@ export class RedisStreamConsumer {
   }
 
   /**
-   * Applies entries one after another (stream order), then acknowledges those that are done in one XACK.
-   * The first entry the pipeline cannot apply ends the batch: it and the rest stay pending and are retried.
+   * Applies a batch: the entries of one project one after another in stream order, projects concurrently (their
+   * Redis commands then share round trips), then acknowledges those that are done in one XACK. The first entry
+   * of a project that cannot be applied ends that project's part of the batch: it and the project's later
+   * entries stay pending and are read again, in order, before any new entry. The first failure is thrown once
+   * every started entry has settled.
    */
   private async process(entries: StreamEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    const done: string[] = [];
-    let failure: Error | null = null;
+    const lanes = new Map<string, Array<{ id: string; run: () => Promise<void> }>>();
     for (const entry of entries) {
-      try {
-        await this.handle(entry);
-        done.push(entry.id);
-      } catch (err) {
-        failure = err instanceof Error ? err : new Error(String(err));
-        break;
-      }
+      const { lane, run } = this.prepare(entry);
+      let queue = lanes.get(lane);
+      if (!queue) lanes.set(lane, (queue = []));
+      queue.push({ id: entry.id, run });
     }
+    const done: string[] = [];
+    const failed: { first: Error | null } = { first: null };
+    await Promise.all(
+      [...lanes.values()].map(async (queue) => {
+        for (const item of queue) {
+          try {
+            await item.run();
+            done.push(item.id);
+          } catch (err) {
+            failed.first ??= err instanceof Error ? err : new Error(String(err));
+            return;
+          }
+        }
+      }),
+    );
     if (done.length > 0) await this.connections.command.xack(this.stream, this.group, ...done);
-    if (failure !== null) throw failure;
+    if (failed.first !== null) throw failed.first;
   }
 
-  private async handle(entry: StreamEntry): Promise<void> {
-    if (entry.fields === null) return this.deadLetter(entry.id, 'entry was deleted from the stream (trimmed) before it was applied', null);
+  /**
+   * Reads an entry into what to do with it and the lane it runs in: its project, or a lane of its own for an
+   * entry that goes to the dead-letter stream (no order to keep).
+   */
+  private prepare(entry: StreamEntry): { lane: string; run: () => Promise<void> } {
+    const own = `\u0000${entry.id}`;
+    const dead = (reason: string, raw: string | null, field?: string | null) => ({
+      lane: own,
+      run: () => this.deadLetter(entry.id, reason, raw, field),
+    });
+    if (entry.fields === null) return dead('entry was deleted from the stream (trimmed) before it was applied', null);
     const raw = fieldValue(entry.fields, 'event');
-    if (raw === undefined) return this.deadLetter(entry.id, 'missing field "event"', null);
+    if (raw === undefined) return dead('missing field "event"', null);
     let parsed: unknown;
     try {
       parsed = JSON.parse(raw);
     } catch (err) {
-      return this.deadLetter(entry.id, `event is not JSON: ${messageOf(err)}`, raw);
+      return dead(`event is not JSON: ${messageOf(err)}`, raw);
     }
     let events: ValidatedEvent[];
     try {
       events = this.pipeline.validate([parsed]);
     } catch (err) {
-      if (!(err instanceof IngestValidationError)) throw err;
+      if (!(err instanceof IngestValidationError)) {
+        const failure = err instanceof Error ? err : new Error(String(err));
+        return { lane: own, run: () => Promise.reject(failure) };
+      }
       // The pipeline numbers events in a batch; a stream entry is one event.
-      return this.deadLetter(entry.id, err.message.replace(/^event 0\b/, 'event'), raw, err.field);
+      return dead(err.message.replace(/^event 0\b/, 'event'), raw, err.field);
     }
+    return { lane: events[0]!.event.projectId, run: () => this.apply(entry.id, raw, events) };
+  }
+
+  private async apply(id: string, raw: string, events: ValidatedEvent[]): Promise<void> {
     try {
       await this.pipeline.ingest(events);
     } catch (err) {
-      if (isTransient(err)) throw new EntryApplyError(entry.id, err);
-      // Not an outage: the same entry would fail again and hold up every entry behind it.
-      const failures = (this.applyFailures.get(entry.id) ?? 0) + 1;
+      if (isTransient(err)) throw new EntryApplyError(id, err);
+      // Not an outage: the same entry would fail again and hold up every entry of its project behind it.
+      const failures = (this.applyFailures.get(id) ?? 0) + 1;
       if (failures < MAX_APPLY_ATTEMPTS) {
-        this.applyFailures.set(entry.id, failures);
-        throw new EntryApplyError(entry.id, err);
+        this.applyFailures.set(id, failures);
+        throw new EntryApplyError(id, err);
       }
-      this.applyFailures.delete(entry.id);
-      return this.deadLetter(entry.id, `apply failed ${failures} times: ${messageOf(err)}`, raw);
+      this.applyFailures.delete(id);
+      return this.deadLetter(id, `apply failed ${failures} times: ${messageOf(err)}`, raw);
     }
-    this.applyFailures.delete(entry.id);
+    this.applyFailures.delete(id);
     this.counts.applied++;
   }
 
