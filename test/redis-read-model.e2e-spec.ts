@@ -1,5 +1,7 @@
+import Redis from 'ioredis';
+import { keySlot } from '../src/bus/redis/key-slot';
 import { RedisConnections } from '../src/engine/redis-connections';
-import { describeReadModelContract } from '../src/store/read-model.contract';
+import { CONTRACT_OPTIONS, describeReadModelContract } from '../src/store/read-model.contract';
 import { RedisReadModel } from '../src/store/redis/redis-read-model';
 import { validateEnvelope } from '../src/ingest/event-validation';
 import { parseTopic } from '../src/protocol/topic-grammar';
@@ -47,6 +49,71 @@ describe('on a Redis Cluster', () => {
     'RedisReadModel (cluster)',
     (opts) => new RedisReadModel(clusterConnections, { ...opts, channel: (p) => `rt:p:{${p}}` }),
   );
+
+  /** The master serving a slot, from CLUSTER SLOTS. */
+  async function ownerOf(slot: number): Promise<number> {
+    const slots = await clusterConnections.command.cluster('SLOTS');
+    const [, , master] = slots.find(([from, to]) => slot >= from && slot <= to)!;
+    return master![1];
+  }
+
+  /** Moves one slot, keys and all, to another master (what a reshard does, one slot at a time). */
+  async function moveSlot(slot: number, to: number): Promise<void> {
+    const src = new Redis(await ownerOf(slot), '127.0.0.1');
+    const dst = new Redis(to, '127.0.0.1');
+    try {
+      const [srcId, dstId] = [await src.cluster('MYID'), await dst.cluster('MYID')];
+      await dst.cluster('SETSLOT', slot, 'IMPORTING', srcId);
+      await src.cluster('SETSLOT', slot, 'MIGRATING', dstId);
+      for (;;) {
+        const keys = await src.cluster('GETKEYSINSLOT', slot, 100);
+        if (keys.length === 0) break;
+        await src.migrate('127.0.0.1', to, '', 0, 5000, 'KEYS', ...keys);
+      }
+      for (const n of cluster.nodes) {
+        const c = new Redis(n.port, '127.0.0.1');
+        await c.cluster('SETSLOT', slot, 'NODE', dstId);
+        c.disconnect();
+      }
+    } finally {
+      src.disconnect();
+      dst.disconnect();
+    }
+  }
+
+  it('keeps applying and answering subscribes after a project moves to another master', async () => {
+    const model = new RedisReadModel(clusterConnections, { ...CONTRACT_OPTIONS, channel: (p) => `rt:p:{${p}}` });
+    const apply = (raw: { type: string; data: Record<string, unknown> }) =>
+      model.apply(validateEnvelope(raw, 0, { maxEventBytes: 1 << 20 }).event, Date.now());
+    const slotOf = (p: string) => keySlot(`rt:{${p}}:seq`);
+    // Two projects on one master; then one of them moves while the replica's slot map is still the old one.
+    const moving = `moving-${Date.now()}`;
+    const home = await ownerOf(slotOf(moving));
+    let staying = '';
+    for (let i = 0; !staying; i++) {
+      const candidate = `${moving}-s${i}`;
+      if (slotOf(candidate) !== slotOf(moving) && (await ownerOf(slotOf(candidate))) === home) staying = candidate;
+    }
+    const request = f.request(moving, 'r1');
+    for (const p of [moving, staying]) {
+      await apply({ type: 'project_user.update', data: f.projectUser(p, 'o1', 'owner') });
+      await apply({ type: 'request.create', data: p === moving ? request : f.request(p, 'r1') });
+    }
+    await moveSlot(
+      slotOf(moving),
+      cluster.nodes.map((n) => n.port).find((port) => port !== home)!,
+    );
+    for (let round = 1; round <= 5; round++) {
+      // A subscribe read of the project that stayed and an apply of the one that moved, in the same tick.
+      const [read, applied] = await Promise.all([
+        model.readForSubscribe(parseTopic(`/${staying}/requests`)!, 'o1'),
+        apply({ type: 'request.update', data: { ...request, updatedAt: f.nextTime() } }),
+      ]);
+      expect(read.requests!.map((r) => r.request_id)).toEqual(['r1']);
+      expect(applied.outcome).toBe('applied');
+    }
+    expect((await model.readForSubscribe(parseTopic(`/${moving}/requests`)!, 'o1')).seq).toBe(7);
+  });
 });
 
 describe('RedisReadModel: what stays in Redis', () => {
@@ -76,8 +143,11 @@ describe('RedisReadModel: what stays in Redis', () => {
   });
 });
 
-describe('RedisReadModel: Redis restarted empty', () => {
-  it('never answers a subscribe with a list read before the restart, even at the same seq number', async () => {
+describe('RedisReadModel: Redis restarted empty or flushed', () => {
+  // The clock stands still, so that the shared list's one-second lifetime cannot be what keeps the answers right.
+  const frozen = Date.now();
+
+  async function scenario(wipe: (server: RedisServer, conns: RedisConnections) => Promise<void>): Promise<void> {
     const own = await RedisServer.start();
     const conns = new RedisConnections({ url: own.url, prefix: 'rt:', claimIdleMs: 30000, streamMaxLen: 1000 });
     try {
@@ -88,25 +158,39 @@ describe('RedisReadModel: Redis restarted empty', () => {
         eventsTtlS: 60,
         dedupeTtlS: 60,
         channel: (p) => `rt:p:{${p}}`,
+        now: () => frozen,
       });
-      const P = 'restarted';
+      const P = 'wiped';
       const apply = (raw: { type: string; data: Record<string, unknown> }) =>
-        model.apply(validateEnvelope(raw, 0, { maxEventBytes: 1 << 20 }).event, Date.now());
+        model.apply(validateEnvelope(raw, 0, { maxEventBytes: 1 << 20 }).event, frozen);
       const topic = parseTopic(`/${P}/requests`)!;
       const listed = async () => ((await model.readForSubscribe(topic, 'owner')).requests ?? []).map((r) => r.request_id);
       await apply({ type: 'project_user.update', data: f.projectUser(P, 'owner', 'owner') });
-      await apply({ type: 'request.create', data: f.request(P, 'before-restart') });
-      expect(await listed()).toEqual(['before-restart']); // seq 2, kept for the next readers
-      await own.kill();
-      await own.launch();
-      await waitFor(() => conns.commandReady, { timeoutMs: 10_000, what: 'the command connection to come back' });
+      await apply({ type: 'request.create', data: f.request(P, 'before') });
+      expect(await listed()).toEqual(['before']); // seq 2, kept for the next readers
+      expect(await listed()).toEqual(['before']); // ... and answered from there
+      await wipe(own, conns);
       await apply({ type: 'project_user.update', data: f.projectUser(P, 'owner', 'owner') });
-      await apply({ type: 'request.create', data: f.request(P, 'after-restart') });
+      await apply({ type: 'request.create', data: f.request(P, 'after') });
       expect((await model.readForSubscribe(topic, 'owner')).seq).toBe(2);
-      expect(await listed()).toEqual(['after-restart']);
+      expect(await listed()).toEqual(['after']);
     } finally {
       await conns.close();
       await own.stop();
     }
+  }
+
+  it('never answers a subscribe with a list from before a restart, even at the same seq number', async () => {
+    await scenario(async (server, conns) => {
+      await server.kill();
+      await server.launch();
+      await waitFor(() => conns.commandReady, { timeoutMs: 10_000, what: 'the command connection to come back' });
+    });
+  });
+
+  it('never answers a subscribe with a list from before a FLUSHALL on a live connection', async () => {
+    await scenario(async (_server, conns) => {
+      await conns.command.flushall();
+    });
   });
 });

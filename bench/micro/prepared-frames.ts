@@ -38,7 +38,8 @@ async function main(): Promise<void> {
     ),
   );
   while (served.length < sockets) await new Promise((r) => setTimeout(r, 10));
-  const payload = Buffer.from(JSON.stringify({ topic: '/p/requests', method: 'UPDATE', message: { text: 'x'.repeat(700) } }));
+  const text = JSON.stringify({ topic: '/p/requests', method: 'UPDATE', message: { text: 'x'.repeat(700) } });
+  const payload = Buffer.from(text);
 
   const measure = async (mode: 'ws.send' | 'prepared'): Promise<number> => {
     let cpuUs = 0;
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
       const before = process.cpuUsage();
       if (mode === 'ws.send') for (const ws of served) ws.send(payload, { binary: false });
       else {
-        const frame = new OutboundFrame(payload).wire;
+        const frame = OutboundFrame.of(text).wire;
         for (const s of sockets_) s.write(frame);
       }
       const used = process.cpuUsage(before);

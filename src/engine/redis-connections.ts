@@ -16,7 +16,6 @@ export class RedisConnections {
   readonly command: RedisClient;
   readonly subscriber: RedisClient;
   private readonly extra: RedisClient[] = [];
-  private readyCount = 0;
 
   constructor(
     readonly config: RedisConfig,
@@ -24,15 +23,6 @@ export class RedisConnections {
   ) {
     this.command = this.create('command', { enableOfflineQueue: false, autoPipelining: true });
     this.subscriber = this.create('subscriber', { enableOfflineQueue: true });
-    this.command.on('ready', () => this.readyCount++);
-  }
-
-  /**
-   * Changes every time the command connection (re)connects: what was read before may describe a server that
-   * has since restarted empty, so caches of Redis state are only valid within one epoch.
-   */
-  get commandEpoch(): number {
-    return this.readyCount;
   }
 
   get isCluster(): boolean {
@@ -82,22 +72,25 @@ export class RedisConnections {
   /**
    * `autoPipelining`: commands issued in the same event-loop turn leave in one write (one syscall instead of
    * one per command); order on a connection is unchanged. Used for the command connection, where concurrent
-   * applies and subscribe reads issue many small commands at once; not for pub/sub or blocking reads.
+   * applies and subscribe reads issue many small commands at once; not for pub/sub or blocking reads. Not on a
+   * cluster: ioredis does not follow a MOVED answer inside an auto-pipelined batch that also wrote (ioredis
+   * issue 2075), so after a reshard every mixed batch for the moved project would fail; commands go one by one
+   * there, each redirected on its own.
    */
   private create(name: string, opts: { enableOfflineQueue: boolean; autoPipelining?: boolean }): RedisClient {
+    const cluster = this.config.clusterNodes !== undefined && this.config.clusterNodes.length > 0;
     const base: RedisOptions = {
       connectionName: `tiledesk-realtime:${name}`,
       enableOfflineQueue: opts.enableOfflineQueue,
-      enableAutoPipelining: opts.autoPipelining ?? false,
+      enableAutoPipelining: !cluster && (opts.autoPipelining ?? false),
       maxRetriesPerRequest: opts.enableOfflineQueue ? null : 1,
       retryStrategy: (times) => Math.min(100 * times, 2000),
       lazyConnect: false,
     };
-    if (this.config.clusterNodes && this.config.clusterNodes.length > 0) {
+    if (cluster) {
       const clusterOpts: ClusterOptions = {
         redisOptions: base,
         enableOfflineQueue: opts.enableOfflineQueue,
-        enableAutoPipelining: opts.autoPipelining ?? false,
         shardedSubscribers: true,
         clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
       };

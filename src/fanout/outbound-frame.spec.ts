@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import * as ws from 'ws';
-import { encodeTextFrame, OutboundFrame } from './outbound-frame';
+import { OutboundFrame } from './outbound-frame';
 
 /** The `ws` library's frame parser (exported at runtime, not in its typings). */
 const { Receiver } = ws as unknown as { Receiver: new (opts: { isServer: boolean }) => EventEmitter & { write(chunk: Buffer): void } };
@@ -27,7 +27,9 @@ describe('OutboundFrame', () => {
 
   it('keeps multi-byte UTF-8 intact (the length counts bytes, not characters)', () => {
     const text = JSON.stringify({ topic: '/p/requests', message: { text: 'héllo ✓ 👋'.repeat(20) } });
-    expect(decode(encodeTextFrame(Buffer.from(text)))).toEqual([{ text, binary: false }]);
+    const frame = OutboundFrame.of(text);
+    expect(decode(frame.wire)).toEqual([{ text, binary: false }]);
+    expect(frame.payload.toString()).toBe(text);
   });
 
   it('two frames back to back decode as two messages', () => {
@@ -36,8 +38,9 @@ describe('OutboundFrame', () => {
     expect(decode(Buffer.concat([a.wire, b.wire])).map((m) => m.text)).toEqual(['{"a":1}', '{"b":2}']);
   });
 
-  it('encodes once and shares the bytes', () => {
+  it('keeps the payload as a view of the encoded frame, not a second copy', () => {
     const f = OutboundFrame.of('{"a":1}');
-    expect(f.wire).toBe(f.wire);
+    expect(f.payload.toString()).toBe('{"a":1}');
+    expect(f.payload.buffer).toBe(f.wire.buffer);
   });
 });

@@ -30,6 +30,8 @@ export class RealtimeWsAdapter extends WsAdapter {
     const wss = new WebSocketServer({
       noServer: true,
       maxPayload: config.ws.maxPayloadBytes,
+      // Off, and it must stay off: fan-out writes prepared frames straight to the socket (ClientConnection),
+      // which is safe only while ws writes every frame of its own at once, without a compression queue.
       perMessageDeflate: false,
       clientTracking: false,
     });

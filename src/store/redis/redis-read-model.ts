@@ -70,7 +70,7 @@ export class RedisReadModel extends ReadModel {
   /** Projects this replica already registered for the sweeps. */
   private readonly knownProjects = new Set<string>();
   /** See-all `/P/requests` lists by project at one seq, reused by the subscribes that read the same seq. */
-  private readonly sharedOpen: SharedOpenLists;
+  private readonly sharedOpen = new SharedOpenLists();
 
   constructor(
     connections: RedisConnections,
@@ -81,9 +81,6 @@ export class RedisReadModel extends ReadModel {
     this.prefix = connections.prefix;
     this.publishCommand = connections.isCluster ? 'SPUBLISH' : 'PUBLISH';
     this.now = opts.now ?? Date.now;
-    // A seq number identifies a list only within one life of the Redis data: after a reconnection the server
-    // may be a new one, restarted empty, whose seq numbers start over.
-    this.sharedOpen = new SharedOpenLists(() => connections.commandEpoch);
     this.redis.defineCommand('rtCommit', { numberOfKeys: 2, lua: COMMIT_SCRIPT });
     this.redis.defineCommand('rtReadTopic', { numberOfKeys: 1, lua: READ_TOPIC_SCRIPT });
     this.redis.defineCommand('rtListOpen', { numberOfKeys: 1, lua: LIST_OPEN_SCRIPT });
@@ -158,23 +155,29 @@ export class RedisReadModel extends ReadModel {
         String(args.limit),
         minEventScore,
         shared ? String(shared.seq) : '',
+        shared ? shared.life : '',
       ),
     );
     const [seq, project, member, scope] = res as [number, string | null, string | null, string | null];
     const read: TopicRead = { seq: Number(seq), project: parse<ProjectDoc>(project), member: parse<ProjectUserDoc>(member) };
     const rest = res.slice(4) as Array<string | null>;
     switch (topic.kind) {
-      case 'requests':
-        if (shared && rest.length === 1 && rest[0] === SAME_LIST) {
+      case 'requests': {
+        const life = rest[0] ?? '';
+        const list = rest.slice(1);
+        if (shared && list.length === 1 && list[0] === SAME_LIST) {
           read.requests = shared.requests;
         } else {
-          read.requests = sortNewestFirst(pairs(rest).map(([, json]) => JSON.parse(json) as RequestDoc)).slice(
+          read.requests = sortNewestFirst(pairs(list).map(([, json]) => JSON.parse(json) as RequestDoc)).slice(
             0,
             this.opts.history.requests,
           );
-          if (scope === 'all') read.requests = this.sharedOpen.put(topic.projectId, read.seq, read.requests, this.now());
+          if (scope === 'all' && life !== '') {
+            read.requests = this.sharedOpen.put(topic.projectId, { seq: read.seq, life, requests: read.requests }, this.now());
+          }
         }
         break;
+      }
       case 'request':
         read.request = parse<RequestDoc>(rest[0] ?? null);
         break;
@@ -375,36 +378,42 @@ const MAX_ATTEMPTS = 30;
 const SAME_LIST = '=';
 
 /**
- * The see-all `/P/requests` list of recently read projects, each at the seq it was read at: a see-all member
- * subscribing while the project's seq is unchanged gets the same list (and the same frame, built once) with
- * no documents read, sent or parsed again. This is what a reconnect storm needs: thousands of members of one
- * project subscribing within a second. Entries live one second at most and a few dozen projects at once.
+ * The see-all `/P/requests` list of recently read projects, each at the seq and life it was read at: a see-all
+ * member subscribing while the project's seq is unchanged gets the same list (and the same frame, built once)
+ * with no documents read, sent or parsed again. This is what a reconnect storm needs: thousands of members of
+ * one project subscribing within a second. The life (stamped by the first publishing commit after the
+ * project's data was created or wiped) tells a seq number of today's data from the same number before a Redis
+ * restarted empty or flushed. Entries live one second at most and a few dozen projects at once.
  */
 class SharedOpenLists {
   private static readonly MAX_PROJECTS = 64;
   private static readonly MAX_AGE_MS = 1000;
-  private readonly lists = new Map<string, { seq: number; at: number; epoch: number; requests: RequestDoc[] }>();
+  private readonly lists = new Map<string, SharedOpenList & { at: number }>();
 
-  /** `epoch`: the connection's epoch; lists read in an earlier one are not used. */
-  constructor(private readonly epoch: () => number) {}
-
-  get(projectId: string, now: number): { seq: number; requests: RequestDoc[] } | undefined {
+  get(projectId: string, now: number): SharedOpenList | undefined {
     const entry = this.lists.get(projectId);
-    if (entry && (now - entry.at > SharedOpenLists.MAX_AGE_MS || entry.epoch !== this.epoch())) {
+    if (entry && now - entry.at > SharedOpenLists.MAX_AGE_MS) {
       this.lists.delete(projectId);
       return undefined;
     }
     return entry;
   }
 
-  /** Keeps the list (frozen: every reader shares it) and returns it. */
-  put(projectId: string, seq: number, requests: RequestDoc[], now: number): RequestDoc[] {
-    const frozen = Object.freeze(requests) as RequestDoc[];
+  /** Keeps the list (frozen: every reader shares it) and returns it; forgets lists past their age. */
+  put(projectId: string, list: SharedOpenList, now: number): RequestDoc[] {
+    const requests = Object.freeze(list.requests) as RequestDoc[];
+    for (const [id, entry] of this.lists) if (now - entry.at > SharedOpenLists.MAX_AGE_MS) this.lists.delete(id);
     this.lists.delete(projectId);
-    this.lists.set(projectId, { seq, at: now, epoch: this.epoch(), requests: frozen });
+    this.lists.set(projectId, { ...list, requests, at: now });
     if (this.lists.size > SharedOpenLists.MAX_PROJECTS) this.lists.delete(this.lists.keys().next().value!);
-    return frozen;
+    return requests;
   }
+}
+
+interface SharedOpenList {
+  seq: number;
+  life: string;
+  requests: RequestDoc[];
 }
 
 function backoff(attempt: number): Promise<void> {

@@ -11,7 +11,9 @@
  * ARGV[3] channel, ARGV[4] envelope text before the seq, ARGV[5] after it; from ARGV[6] on, the commands,
  * each as its name, its argument count, then its arguments (flat, so no document goes through a Lua JSON
  * decoder: cjson refuses some strings JSON allows, such as lone surrogates).
- * Returns -1 on a version conflict, else the new seq (0 when nothing was published).
+ * Returns -1 on a version conflict, else the new seq (0 when nothing was published). A publishing commit that
+ * finds no `life` key (the project's first, or the first since its data was wiped) stamps one with the server's
+ * TIME: seq numbers are only comparable within one life.
  * Commands are Redis commands, plus CAPPED_ADD hash zset id score json cap (a map kept to the `cap` members
  * of highest score), CAPPED_DEL hash zset (delete both) and CAPPED_EXPIRE hash zset maxScore (drop members
  * scored at or below maxScore from both).
@@ -48,6 +50,11 @@ while i <= #ARGV do
 end
 if ARGV[2] == '' then return 0 end
 local seq = redis.call('INCR', KEYS[2])
+local life = string.sub(KEYS[2], 1, -4) .. 'life'
+if redis.call('EXISTS', life) == 0 then
+  local t = redis.call('TIME')
+  redis.call('SET', life, t[1] .. '.' .. t[2])
+end
 redis.call(ARGV[2], ARGV[3], ARGV[4] .. seq .. ARGV[5])
 return seq
 `;
@@ -112,9 +119,10 @@ return list_open(ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]))
 /**
  * Everything a subscribe needs, read atomically with the project's seq.
  * KEYS[1] the seq key (routing). ARGV: base, kind, user id, a, b, limit, min event score (ms), and for
- * `requests` the seq at which the caller already holds the see-all list ('' if none).
- * Returns { seq, project|false, member|false, scope|false, payload... } where payload depends on the kind;
- * for a see-all member whose caller holds the list at this very seq, the payload is the single marker '='.
+ * `requests` the seq and life at which the caller already holds the see-all list ('' if none).
+ * Returns { seq, project|false, member|false, scope|false, payload... } where payload depends on the kind.
+ * `requests`: the project's life ('' before its first publishing commit), then the list; for a see-all member
+ * whose caller holds the list at this very seq and life, the single marker '=' instead of the list.
  */
 export const READ_TOPIC_SCRIPT = `${LIST_OPEN}
 local base, kind, user, a, b = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -127,8 +135,10 @@ if puid then member = redis.call('HGET', base .. 'pu', puid) end
 local scope = redis.call('HGET', base .. 'scope', user)
 local res = { seq, project, member, scope }
 if kind == 'requests' then
-  if scope == 'all' and ARGV[8] ~= '' and tonumber(ARGV[8]) == seq then
-    res[5] = '='
+  local life = redis.call('GET', base .. 'life') or ''
+  res[5] = life
+  if scope == 'all' and life ~= '' and ARGV[9] == life and tonumber(ARGV[8]) == seq then
+    res[6] = '='
   elseif scope and scope ~= '' then
     local list = list_open(base, scope, user, limit)
     for i = 1, #list do res[#res + 1] = list[i] end
