@@ -47,7 +47,8 @@ interface ScriptCommands {
 
 /**
  * The Redis engine's read model. Layout (all keys of project P under `<prefix>{P}:`, one cluster slot):
- * `seq` (last published sequence number), `ver` (write version, bumped by every commit), `project` (JSON),
+ * `seq` (last published sequence number), `ver` (write version, bumped by every commit), `life` (TIME of the
+ * first publishing commit since the data was created or wiped), `project` (JSON),
  * `req` (hash request_id → JSON), `roid` (hash _id → request_id), `open` (zset of listed request_ids by
  * updatedAt), `open:p:<user>` / `open:a:<user>` (the same, per participant / per snapshot agent), `closed`
  * (zset request_id by closing time, for CLOSED_REQUEST_TTL_S), `msg:<rid>` + `msgz:<rid>` (messages by id,
