@@ -593,6 +593,21 @@ export function describeReadModelContract(
         expect(again.outcome).not.toBe('applied');
       });
 
+      it('deleting a membership the user already re-joined under a new _id keeps the new one, lookups and scope', async () => {
+        const old = f.projectUser(P, 'u1', 'agent', { _id: 'pu-old', uuid_user: 'uuid-1' });
+        const renewed = f.projectUser(P, 'u1', 'owner', { _id: 'pu-new', uuid_user: 'uuid-1' });
+        await applied({ type: 'project_user.create', data: old });
+        await applied({ type: 'request.create', data: f.request(P, 'r-other', { participants: ['someone-else'] }) });
+        await applied({ type: 'project_user.create', data: renewed });
+        await applied({ type: 'project_user.delete', data: { _id: old._id, id_project: P } });
+        const t1 = await read(`/${P}/requests`, 'u1');
+        expect(t1.member).toEqual(renewed);
+        // the owner's scope: requests it takes no part in are listed
+        expect(t1.requests!.map((r) => r.request_id)).toEqual(['r-other']);
+        expect((await read(`/${P}/project_users/users/u1`, 'u2')).target).toEqual(renewed);
+        expect((await read(`/${P}/project_users/users/uuid-1`, 'u2')).target).toEqual(renewed);
+      });
+
       it('a stale project_user update changes nothing', async () => {
         const v1 = f.projectUser(P, 'u1', 'agent');
         const v2 = { ...v1, role: 'admin', updatedAt: f.nextTime() };

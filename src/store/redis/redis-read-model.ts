@@ -332,13 +332,15 @@ export class RedisReadModel extends ReadModel {
     return out;
   }
 
-  /** Drops the lookups a project_user owns (only when they still point at it). */
+  /**
+   * Drops the lookups a project_user owns, only while they still point at it: another project_user of the
+   * same user (a membership re-created under a new _id) keeps the user's lookup and scope.
+   */
   private unindexProjectUser(base: string, pu: ProjectUserDoc): Cmd[] {
     const out: Cmd[] = [];
     const uid = memberUserId(pu);
-    // HDEL only if it still points here is not expressible without a read; the plan read it: the new put re-sets it.
-    if (uid !== undefined) out.push(['HDEL', `${base}pu:user`, uid], ['HSET', `${base}scope`, uid, '']);
-    if (pu.uuid_user !== undefined) out.push(['HDEL', `${base}pu:uuid`, pu.uuid_user]);
+    if (uid !== undefined) out.push(['UNLINK_IF', `${base}pu:user`, uid, pu._id, `${base}scope`]);
+    if (pu.uuid_user !== undefined) out.push(['UNLINK_IF', `${base}pu:uuid`, pu.uuid_user, pu._id]);
     return out;
   }
 

@@ -16,7 +16,8 @@
  * TIME: seq numbers are only comparable within one life.
  * Commands are Redis commands, plus CAPPED_ADD hash zset id score json cap (a map kept to the `cap` members
  * of highest score), CAPPED_DEL hash zset (delete both) and CAPPED_EXPIRE hash zset maxScore (drop members
- * scored at or below maxScore from both).
+ * scored at or below maxScore from both) and UNLINK_IF hash field value [hash2] (delete the field only while it
+ * still holds value, and then set the same field of hash2 to '').
  */
 export const COMMIT_SCRIPT = `
 if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[1] then return -1 end
@@ -38,6 +39,11 @@ while i <= #ARGV do
     end
   elseif name == 'CAPPED_DEL' then
     redis.call('DEL', c[1], c[2])
+  elseif name == 'UNLINK_IF' then
+    if redis.call('HGET', c[1], c[2]) == c[3] then
+      redis.call('HDEL', c[1], c[2])
+      if c[4] then redis.call('HSET', c[4], c[2], '') end
+    end
   elseif name == 'CAPPED_EXPIRE' then
     local old = redis.call('ZRANGEBYSCORE', c[2], '-inf', c[3])
     for j = 1, #old do
