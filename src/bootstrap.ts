@@ -11,6 +11,7 @@ import { AppConfig } from './config/app-config';
 import { ApiExceptionFilter, sendApiError, toApiError } from './errors/api-exception.filter';
 import { RealtimeWsAdapter } from './gateway/realtime-ws.adapter';
 import { LOGGER } from './ops/logger';
+import { ReadinessService } from './ops/readiness.service';
 
 export interface RunningApp {
   app: INestApplication;
@@ -41,7 +42,10 @@ export async function createApp(config: AppConfig): Promise<RunningApp> {
   const app = await NestFactory.create(AppModule.forRoot(config), { bodyParser: false, logger: false });
   const log = app.get<Logger>(LOGGER);
   app.useLogger(new NestPinoLogger(log));
-  app.useWebSocketAdapter(new RealtimeWsAdapter(app, { config, verifier: app.get(TokenVerifier), log }));
+  const readiness = app.get(ReadinessService);
+  app.useWebSocketAdapter(
+    new RealtimeWsAdapter(app, { config, verifier: app.get(TokenVerifier), log, draining: () => readiness.isDraining }),
+  );
   app.use(json({ limit: config.ingest.maxBodyBytes, type: ['application/json', 'application/*+json'] }));
   // Body-parser failures (too large, not JSON) happen before routing: answer them with the same JSON errors.
   app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
@@ -49,7 +53,9 @@ export async function createApp(config: AppConfig): Promise<RunningApp> {
     sendApiError(res, toApiError(err));
   });
   app.useGlobalFilters(new ApiExceptionFilter(log));
-  app.enableShutdownHooks();
+  // SIGTERM drains (RealtimeGateway.beforeApplicationShutdown), SIGINT closes at once; either way the process
+  // exits 0 once the app is closed (operations.md §5), instead of re-raising the signal.
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
   // Nest hands extra arguments on to http.Server#listen(port, host, backlog); its typings name only the host.
   // A deep accept queue matters when a replica restarts and thousands of clients reconnect at once:
   // Node's default (511) overflows and the kernel drops SYNs, which clients retry only after 1 s, then 3 s.

@@ -9,8 +9,8 @@ import { runInNewContext } from 'node:vm';
  * On SIGURG the process runs a full garbage collection and writes `process.memoryUsage()` as JSON to
  * `$BENCH_HEAP_DIR/<pid>.json`, written aside and renamed so that the reader (`readHeap()`) never sees half
  * a file. The processes have no IPC channel in common (the replicas and the Socket.IO peer have none), so
- * a signal and a file it is. Why SIGURG: SIGUSR1 starts Node's inspector; SIGUSR2 (like SIGHUP, SIGINT,
- * SIGTERM) is one of the signals on which NestJS's shutdown hooks stop our replicas; SIGWINCH reaches
+ * a signal and a file it is. Why SIGURG: SIGUSR1 starts Node's inspector; SIGUSR2 (like SIGHUP) ends a
+ * process that does not handle it, and SIGINT/SIGTERM stop our replicas; SIGWINCH reaches
  * every process of the terminal's foreground group when it is resized. SIGURG is raised by nothing here
  * (no socket asks for out-of-band data) and is ignored by default, so a process without the probe survives
  * it. `gc` comes from a fresh context once `--expose-gc` is set at run time, so no process needs a flag at

@@ -418,7 +418,8 @@ export class ServiceReplica {
     if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm run bench does)`);
     const port = await freePort();
     const proc = spawn(process.execPath, [...nodeArgs, main], {
-      env: { PATH: process.env.PATH, PORT: String(port), LOG_LEVEL: 'warn', ...env },
+      // SHUTDOWN_DRAIN_MS 0: stopping a replica between measurements closes what is left at once.
+      env: { PATH: process.env.PATH, PORT: String(port), LOG_LEVEL: 'warn', SHUTDOWN_DRAIN_MS: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     track(proc);

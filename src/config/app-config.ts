@@ -47,6 +47,7 @@ const envSchema = z.object({
   WS_HISTORY_EVENTS_LIMIT: int(1, 100_000).default(20),
   WS_HEARTBEAT_INTERVAL_MS: int(100).default(30_000),
   WS_MAX_PAYLOAD_BYTES: int(128).default(65_536),
+  SHUTDOWN_DRAIN_MS: int(0, 600_000).default(10_000),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, { message: 'must be a redis:// or rediss:// URL' })
@@ -69,6 +70,8 @@ export type AppConfig = Readonly<{
   port: number;
   /** Pending TCP connections the kernel queues before accept (capped by net.core.somaxconn). */
   listenBacklog: number;
+  /** On SIGTERM, connections are closed spread over this window (operations.md §5). */
+  shutdownDrainMs: number;
   wsPath: string;
   jwt: Readonly<{
     /** PEM public key (GLOBAL_SECRET_OR_PUB_KEY, literal \n turned into newlines) or shared secret. */
@@ -134,6 +137,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     port: e.PORT,
     listenBacklog: e.LISTEN_BACKLOG,
+    shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
     wsPath: e.WS_SERVER_PATH,
     jwt: {
       publicKey,

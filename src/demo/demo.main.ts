@@ -50,8 +50,8 @@ async function main(): Promise<void> {
     stopping = true;
     clearInterval(status);
     process.stdout.write(`\n[demo] ${signal}: stopping the traffic and closing the service\n${formatStatusLine(demo)}\n`);
-    // The service's own shutdown hook (bootstrap enables Nest's) closes the app and ends the process with
-    // the signal; here the traffic stops first, synchronously, so nothing is ingested into a closing app.
+    // The service's own shutdown hook (bootstrap enables Nest's) closes the app and ends the process; here
+    // the traffic stops first, synchronously, so nothing is ingested into a closing app.
     const traffic = demo.traffic.stop();
     if (process.listenerCount(signal) === 0) {
       void traffic.then(() => demo.stop()).then(() => process.exit(0));

@@ -20,13 +20,13 @@ import { normalizePath, refuseUpgrade, requestPath, tokenOf } from './handshake'
 export class RealtimeWsAdapter extends WsAdapter {
   constructor(
     app: INestApplicationContext,
-    private readonly deps: { config: AppConfig; verifier: TokenVerifier; log: Logger },
+    private readonly deps: { config: AppConfig; verifier: TokenVerifier; log: Logger; draining: () => boolean },
   ) {
     super(app);
   }
 
   override create(): WebSocketServer {
-    const { config, verifier, log } = this.deps;
+    const { config, verifier, log, draining } = this.deps;
     const wss = new WebSocketServer({
       noServer: true,
       maxPayload: config.ws.maxPayloadBytes,
@@ -41,6 +41,10 @@ export class RealtimeWsAdapter extends WsAdapter {
       socket.on('error', () => socket.destroy());
       if (requestPath(req.url) !== path) {
         refuseUpgrade(socket, new ApiError('not_found', `no WebSocket endpoint here; connect to ${config.wsPath}`));
+        return;
+      }
+      if (draining()) {
+        refuseUpgrade(socket, new ApiError('unavailable', 'this replica is shutting down; connect again to reach another one'));
         return;
       }
       const result = verifier.verify(tokenOf(req));

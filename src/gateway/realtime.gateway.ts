@@ -1,4 +1,4 @@
-import { Inject, OnModuleDestroy } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, OnModuleDestroy } from '@nestjs/common';
 import { OnGatewayConnection, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -9,6 +9,7 @@ import { APP_CONFIG } from '../config/config.module';
 import { FanoutService } from '../fanout/fanout.service';
 import { OutboundFrame } from '../fanout/outbound-frame';
 import { LOGGER } from '../ops/logger';
+import { ReadinessService } from '../ops/readiness.service';
 import { PING_FRAME, PONG_FRAME, errorFrame, meFrame, parseClientFrame } from '../protocol/frames';
 import { ClientConnection } from './client-connection';
 
@@ -17,6 +18,12 @@ const PONG = OutboundFrame.of(PONG_FRAME);
 export const CLOSE_TOKEN_EXPIRED = 4001;
 /** Connections handled per event-loop turn by the heartbeat sweep. */
 const SWEEP_SLICE = 500;
+/** A draining replica closes connections in one slice per this many ms of SHUTDOWN_DRAIN_MS. */
+const DRAIN_TICK_MS = 50;
+/** How long closed connections get to finish their closing handshake before they are cut. */
+const CLOSE_GRACE_MS = 1000;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 /**
  * The WebSocket gateway, thin on purpose: the adapter authenticated the handshake; here frames are
@@ -24,7 +31,7 @@ const SWEEP_SLICE = 500;
  * every connection (no timer per socket).
  */
 @WebSocketGateway()
-export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnModuleDestroy {
+export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnModuleDestroy, BeforeApplicationShutdown {
   private readonly connections = new Set<ClientConnection>();
   /** Connections whose token has an `exp`: closed with 4001 once it passes (plus the allowed skew). */
   private readonly expiring = new Set<ClientConnection>();
@@ -35,6 +42,7 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
     private readonly fanout: FanoutService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly log: Logger,
+    private readonly readiness: ReadinessService,
   ) {}
 
   get connectionCount(): number {
@@ -69,11 +77,34 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
     if (principal.expiresAt !== undefined) this.expiring.add(conn);
   }
 
+  /** The first step of a shutdown: /readyz answers 503 and the adapter refuses new handshakes from here on. */
   onModuleDestroy(): void {
+    this.readiness.startDraining();
+  }
+
+  /**
+   * Closes every connection with 1001 going away (clients reconnect, to another replica when there is one),
+   * while the engine still runs. On SIGTERM (a rollout, a scale-down) the closes are spread evenly over
+   * SHUTDOWN_DRAIN_MS, so the clients do not all land on the other replicas at once; any other shutdown
+   * (Ctrl-C, a test closing the app) closes them at once.
+   */
+  async beforeApplicationShutdown(signal?: string): Promise<void> {
+    const windowMs = signal === 'SIGTERM' ? this.config.shutdownDrainMs : 0;
+    const all = [...this.connections];
+    this.log.info({ connections: all.length, windowMs, signal }, 'draining connections');
+    const slices = Math.max(1, Math.min(all.length, Math.floor(windowMs / DRAIN_TICK_MS)));
+    const started = Date.now();
+    for (let i = 0; i < slices; i++) {
+      if (i > 0) await sleep(started + (windowMs * i) / slices - Date.now());
+      const to = Math.floor((all.length * (i + 1)) / slices);
+      for (let k = Math.floor((all.length * i) / slices); k < to; k++) all[k]!.ws.close(1001, 'server shutting down');
+    }
+    // Closing handshakes take a round trip; a client that does not answer is cut off.
+    const deadline = Date.now() + CLOSE_GRACE_MS;
+    while (this.connections.size > 0 && Date.now() < deadline) await sleep(20);
+    for (const conn of this.connections) conn.ws.terminate();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.expiryTimer) clearInterval(this.expiryTimer);
-    // 1001 going away: clients reconnect (to another replica, when there is one).
-    for (const conn of this.connections) conn.ws.close(1001, 'server shutting down');
   }
 
   private onFrame(conn: ClientConnection, data: Buffer, isBinary: boolean): void {

@@ -38,7 +38,16 @@ export class ReplicaProcess {
     if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does)`);
     const port = await freePort();
     const proc = spawn(process.execPath, [MAIN], {
-      env: { PATH: process.env.PATH, PORT: String(port), GLOBAL_SECRET: TEST_SECRET, INGEST_TOKEN, LOG_LEVEL: 'warn', ...env },
+      // SHUTDOWN_DRAIN_MS 0: a test that stops a replica with SIGTERM does not wait out a drain window.
+      env: {
+        PATH: process.env.PATH,
+        PORT: String(port),
+        GLOBAL_SECRET: TEST_SECRET,
+        INGEST_TOKEN,
+        LOG_LEVEL: 'warn',
+        SHUTDOWN_DRAIN_MS: '0',
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const replica = new ReplicaProcess(port, proc);
