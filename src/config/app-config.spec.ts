@@ -18,6 +18,7 @@ describe('loadConfig defaults (operations.md §2, ingest.md)', () => {
     const c = loadConfig(base);
     expect(c.port).toBe(3000);
     expect(c.listenBacklog).toBe(4096);
+    expect(c.shutdownDrainMs).toBe(10_000);
     expect(c.wsPath).toBe('/');
     expect(c.jwt).toEqual({ secret: 'a-shared-secret', publicKey: undefined, audience: undefined, issuer: undefined, clockSkewS: 30 });
     expect(c.history).toEqual({ requests: 100, messages: 300, events: 20 });
@@ -33,9 +34,11 @@ describe('loadConfig defaults (operations.md §2, ingest.md)', () => {
     expect(c.logLevel).toBe('info');
   });
 
-  it('takes a listen backlog and refuses one that is not a positive integer', () => {
+  it('takes a listen backlog and a drain window, and refuses values out of range', () => {
     expect(loadConfig({ ...base, LISTEN_BACKLOG: '16384' }).listenBacklog).toBe(16_384);
     expect(configError({ ...base, LISTEN_BACKLOG: '0' }).message).toContain('LISTEN_BACKLOG');
+    expect(loadConfig({ ...base, SHUTDOWN_DRAIN_MS: '0' }).shutdownDrainMs).toBe(0);
+    expect(configError({ ...base, SHUTDOWN_DRAIN_MS: '-1' }).message).toContain('SHUTDOWN_DRAIN_MS');
   });
 
   it('reads every value it is given', () => {
