@@ -22,7 +22,7 @@ describe('loadConfig defaults (operations.md §2, ingest.md)', () => {
     expect(c.wsPath).toBe('/');
     expect(c.jwt).toEqual({ secret: 'a-shared-secret', publicKey: undefined, audience: undefined, issuer: undefined, clockSkewS: 30 });
     expect(c.history).toEqual({ requests: 100, messages: 300, events: 20 });
-    expect(c.ws).toEqual({ heartbeatIntervalMs: 30_000, maxPayloadBytes: 65_536 });
+    expect(c.ws).toEqual({ heartbeatIntervalMs: 30_000, maxPayloadBytes: 65_536, maxBufferedBytes: 4_194_304 });
     expect(c.ingest).toEqual({
       token: undefined,
       maxBatch: 500,

@@ -47,6 +47,7 @@ const envSchema = z.object({
   WS_HISTORY_EVENTS_LIMIT: int(1, 100_000).default(20),
   WS_HEARTBEAT_INTERVAL_MS: int(100).default(30_000),
   WS_MAX_PAYLOAD_BYTES: int(128).default(65_536),
+  WS_MAX_BUFFERED_BYTES: int(1024).default(4 * 1024 * 1024),
   SHUTDOWN_DRAIN_MS: int(0, 600_000).default(10_000),
   REDIS_URL: z
     .string()
@@ -93,7 +94,8 @@ export type AppConfig = Readonly<{
     eventsTtlS: number;
   }>;
   history: Readonly<{ requests: number; messages: number; events: number }>;
-  ws: Readonly<{ heartbeatIntervalMs: number; maxPayloadBytes: number }>;
+  /** `maxBufferedBytes`: unsent outbound data a connection may hold before it is closed with 1013. */
+  ws: Readonly<{ heartbeatIntervalMs: number; maxPayloadBytes: number; maxBufferedBytes: number }>;
   /** Set when the Redis engine is configured (REDIS_URL or REDIS_CLUSTER_NODES); absent: memory engine. */
   redis?: Readonly<{
     url?: string;
@@ -159,7 +161,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       messages: e.WS_HISTORY_MESSAGES_LIMIT,
       events: e.WS_HISTORY_EVENTS_LIMIT,
     },
-    ws: { heartbeatIntervalMs: e.WS_HEARTBEAT_INTERVAL_MS, maxPayloadBytes: e.WS_MAX_PAYLOAD_BYTES },
+    ws: {
+      heartbeatIntervalMs: e.WS_HEARTBEAT_INTERVAL_MS,
+      maxPayloadBytes: e.WS_MAX_PAYLOAD_BYTES,
+      maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
+    },
     ...(e.REDIS_URL || e.REDIS_CLUSTER_NODES
       ? {
           redis: {

@@ -6,6 +6,8 @@ import { OutboundFrame } from '../fanout/outbound-frame';
 import { FrameSink, Subscription } from '../fanout/subscription-registry';
 
 const TEXT = { binary: false } as const;
+/** Close code for a connection whose unsent data passed WS_MAX_BUFFERED_BYTES (protocol.md §2: try again later). */
+export const CLOSE_SLOW_CONSUMER = 1013;
 
 /** One authenticated WebSocket and what the service keeps about it. */
 export class ClientConnection implements FrameSink {
@@ -18,11 +20,14 @@ export class ClientConnection implements FrameSink {
    * `socket`: the upgraded TCP socket under `ws`. Prepared frames are written to it directly: `ws` sends
    * each frame synchronously in one piece (no compression, no queue), so a frame written here never lands
    * inside one of its frames, and the same checks (open, buffered amount) hold for both.
+   * `onSlow`: told when the connection is closed for unread data (for the log).
    */
   constructor(
     readonly ws: WebSocket,
     readonly principal: Principal,
-    private readonly socket?: Duplex,
+    private readonly socket: Duplex,
+    private readonly maxBufferedBytes: number,
+    private readonly onSlow: (conn: ClientConnection, buffered: number) => void,
   ) {}
 
   get userId(): string {
@@ -33,10 +38,19 @@ export class ClientConnection implements FrameSink {
     return this.ws.readyState !== this.ws.OPEN;
   }
 
+  /**
+   * Sends a frame; a client that reads slower than frames arrive is closed with 1013 once its unsent data
+   * passes WS_MAX_BUFFERED_BYTES (operations.md §3): nothing more is queued for it, so its memory stays
+   * bounded, and nobody else waits for it.
+   */
   send(frame: OutboundFrame | string): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     if (typeof frame === 'string') this.ws.send(frame, TEXT);
-    else if (this.socket) this.socket.write(frame.wire);
-    else this.ws.send(frame.payload, TEXT);
+    else this.socket.write(frame.wire);
+    const buffered = this.socket.writableLength;
+    if (buffered > this.maxBufferedBytes) {
+      this.ws.close(CLOSE_SLOW_CONSUMER, 'too much unread data: read faster or subscribe to less');
+      this.onSlow(this, buffered);
+    }
   }
 }

@@ -56,8 +56,10 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
     this.expiryTimer.unref();
   }
 
-  handleConnection(ws: WebSocket, principal: Principal, socket?: Duplex): void {
-    const conn = new ClientConnection(ws, principal, socket);
+  handleConnection(ws: WebSocket, principal: Principal, socket: Duplex): void {
+    const conn = new ClientConnection(ws, principal, socket, this.config.ws.maxBufferedBytes, (slow, buffered) =>
+      this.log.info({ conn: slow.id, user: slow.userId, buffered }, 'slow consumer closed (1013)'),
+    );
     this.connections.add(conn);
     ws.on('message', (data: RawData, isBinary: boolean) => {
       try {

@@ -1,0 +1,48 @@
+import * as f from './helpers/factories';
+import { startTestApp, TestApp } from './helpers/test-app';
+import { waitFor } from './helpers/wait-for';
+
+/**
+ * operations.md §3 "slow consumers": a connection whose unsent outbound data passes WS_MAX_BUFFERED_BYTES is
+ * closed with 1013; the others are not slowed by it.
+ */
+describe('slow consumers', () => {
+  const P = 'slow-p';
+  const CAP = 256 * 1024;
+  let app: TestApp;
+
+  beforeEach(async () => {
+    app = await startTestApp({ WS_MAX_BUFFERED_BYTES: String(CAP) });
+    await app.ingestOk([
+      { type: 'project.update', data: f.project(P) },
+      { type: 'project_user.update', data: f.projectUser(P, 'fast', 'owner') },
+      { type: 'project_user.update', data: f.projectUser(P, 'stuck', 'owner') },
+    ]);
+  });
+  afterEach(async () => {
+    await app.close();
+  });
+
+  it('closes a client that stops reading with 1013 once its unsent data passes the cap; the others get every frame', async () => {
+    const fast = await app.connect('fast');
+    const stuck = await app.connect('stuck');
+    await fast.subscribe(`/${P}/requests`);
+    await stuck.subscribe(`/${P}/requests`);
+    stuck.ws.pause(); // stops reading: the kernel's buffers fill, then the server's
+    const before = stuck.frames.length;
+    // ~100 KB per frame; 40 MB in all, far more than the loopback socket buffers hold.
+    const events = Array.from({ length: 400 }, (_, i) => ({
+      type: 'request.create',
+      data: f.request(P, `big-${i}`, { notes: 'x'.repeat(100_000) }),
+    }));
+    for (let i = 0; i < events.length; i += 20) await app.ingestOk(events.slice(i, i + 20));
+    await waitFor(() => fast.dataFrames().filter((fr) => fr.payload.message?.request_id?.startsWith('big-')).length === events.length, {
+      timeoutMs: 20_000,
+      what: 'every frame at the client that reads',
+    });
+    stuck.ws.resume();
+    expect((await stuck.waitClosed(10_000)).code).toBe(1013);
+    const gotByStuck = stuck.frames.length - before;
+    expect(gotByStuck).toBeLessThan(events.length); // the rest was never queued for it
+  });
+});
