@@ -72,6 +72,8 @@ export class RedisReadModel extends ReadModel {
   private readonly knownProjects = new Set<string>();
   /** See-all `/P/requests` lists by project at one seq, reused by the subscribes that read the same seq. */
   private readonly sharedOpen = new SharedOpenLists();
+  /** Per project, the `/P/requests` read that later subscribes wait for while no list is shared yet. */
+  private readonly listReads = new Map<string, Promise<void>>();
 
   constructor(
     connections: RedisConnections,
@@ -144,7 +146,48 @@ export class RedisReadModel extends ReadModel {
     const base = this.base(topic.projectId);
     const args = this.topicArgs(topic);
     const minEventScore = String(this.now() - this.opts.eventsTtlS * 1000);
-    const shared = topic.kind === 'requests' ? this.sharedOpen.get(topic.projectId, this.now()) : undefined;
+    let shared: SharedOpenList | undefined;
+    let lead: (() => void) | null = null;
+    if (topic.kind === 'requests') {
+      shared = this.sharedOpen.get(topic.projectId, this.now());
+      const leading = shared ? undefined : this.listReads.get(topic.projectId);
+      if (leading) {
+        // Another subscribe is reading this project's list: its answer is likely the list this one needs.
+        await leading;
+        shared = this.sharedOpen.get(topic.projectId, this.now());
+      } else if (!shared) {
+        lead = this.leadListRead(topic.projectId);
+      }
+    }
+    try {
+      return await this.readTopic(topic, userId, base, args, minEventScore, shared);
+    } finally {
+      lead?.();
+    }
+  }
+
+  /**
+   * Marks a `/P/requests` read of a project that has no shared list yet as the one the others wait for, so
+   * that a reconnect storm reads the documents once per project (then answers '=') instead of once per
+   * subscribe that started before the first answer came back. Returns what ends the wait.
+   */
+  private leadListRead(projectId: string): () => void {
+    let release!: () => void;
+    this.listReads.set(projectId, new Promise<void>((resolve) => (release = resolve)));
+    return () => {
+      this.listReads.delete(projectId);
+      release();
+    };
+  }
+
+  private async readTopic(
+    topic: Topic,
+    userId: string,
+    base: string,
+    args: { a: string; b: string; limit: number },
+    minEventScore: string,
+    shared: SharedOpenList | undefined,
+  ): Promise<TopicRead> {
     const res = await this.guard(() =>
       this.scripts.rtReadTopic(
         `${base}seq`,
