@@ -23,6 +23,20 @@ describe('slow consumers', () => {
     await app.close();
   });
 
+  it('sends a snapshot bigger than the cap whole to a client that reads, and keeps the connection', async () => {
+    const big = Array.from({ length: 60 }, (_, i) => ({
+      type: 'request.create',
+      data: f.request(P, `huge-${i}`, { notes: 'y'.repeat(240_000) }),
+    }));
+    for (let i = 0; i < big.length; i += 10) await app.ingestOk(big.slice(i, i + 10));
+    const reader = await app.connect('fast');
+    const snapshot = await reader.subscribe(`/${P}/requests`);
+    expect((snapshot.payload.message as unknown[]).length).toBe(60); // ~14 MB in one frame, far over the 256 KiB cap
+    reader.send({ action: 'me' });
+    await reader.waitFrame((fr) => fr.action === 'me', 0, 10_000);
+    expect(reader.closeInfo).toBeNull();
+  });
+
   it('closes a client that stops reading with 1013 once its unsent data passes the cap; the others get every frame', async () => {
     const fast = await app.connect('fast');
     const stuck = await app.connect('stuck');

@@ -39,18 +39,20 @@ export class ClientConnection implements FrameSink {
   }
 
   /**
-   * Sends a frame; a client that reads slower than frames arrive is closed with 1013 once its unsent data
-   * passes WS_MAX_BUFFERED_BYTES (operations.md §3): nothing more is queued for it, so its memory stays
-   * bounded, and nobody else waits for it.
+   * Sends a frame; a client that reads slower than frames arrive is closed with 1013 once the data still
+   * unsent from earlier frames passes WS_MAX_BUFFERED_BYTES (operations.md §3): nothing more is queued for it,
+   * so its memory stays bounded (the cap plus one frame), and nobody else waits for it. Measured before the
+   * write, so that one frame larger than the cap (a big snapshot) does not count against a client that reads.
    */
   send(frame: OutboundFrame | string): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
+    const backlog = this.socket.writableLength;
+    if (backlog > this.maxBufferedBytes) {
+      this.ws.close(CLOSE_SLOW_CONSUMER, 'too much unread data: read faster or subscribe to less');
+      this.onSlow(this, backlog);
+      return;
+    }
     if (typeof frame === 'string') this.ws.send(frame, TEXT);
     else this.socket.write(frame.wire);
-    const buffered = this.socket.writableLength;
-    if (buffered > this.maxBufferedBytes) {
-      this.ws.close(CLOSE_SLOW_CONSUMER, 'too much unread data: read faster or subscribe to less');
-      this.onSlow(this, buffered);
-    }
   }
 }
