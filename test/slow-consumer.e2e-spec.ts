@@ -37,6 +37,25 @@ describe('slow consumers', () => {
     expect(reader.closeInfo).toBeNull();
   });
 
+  it('does not hold a big snapshot still going out against the frames that follow it', async () => {
+    const big = Array.from({ length: 60 }, (_, i) => ({
+      type: 'request.create',
+      data: f.request(P, `huge-${i}`, { notes: 'y'.repeat(240_000) }),
+    }));
+    for (let i = 0; i < big.length; i += 10) await app.ingestOk(big.slice(i, i + 10));
+    const reader = await app.connect('fast');
+    // Not reading for a moment: the ~14 MB snapshot is still unsent when the second answer is written.
+    reader.ws.pause();
+    reader.send({ action: 'subscribe', payload: { topic: `/${P}/requests` } });
+    reader.send({ action: 'subscribe', payload: { topic: `/${P}/project_users/users/fast` } });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    reader.ws.resume();
+    const list = await reader.waitFrame((fr) => fr.payload.topic === `/${P}/requests`, 0, 10_000);
+    expect((list.payload.message as unknown[]).length).toBe(60);
+    await reader.waitFrame((fr) => fr.payload.topic === `/${P}/project_users/users/fast`, 0, 10_000);
+    expect(reader.closeInfo).toBeNull();
+  });
+
   it('closes a client that stops reading with 1013 once its unsent data passes the cap; the others get every frame', async () => {
     const fast = await app.connect('fast');
     const stuck = await app.connect('stuck');

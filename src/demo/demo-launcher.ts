@@ -71,6 +71,8 @@ export async function startDemo(opts: DemoOptions = {}): Promise<DemoHandle> {
   const config = loadConfig({
     ...serviceEnv,
     LOG_LEVEL: serviceEnv.LOG_LEVEL || 'warn',
+    // One process and no other replica to move to: a stop closes the demo's connections at once.
+    SHUTDOWN_DRAIN_MS: serviceEnv.SHUTDOWN_DRAIN_MS || '0',
     PORT: opts.port !== undefined ? String(opts.port) : serviceEnv.PORT || String(DEFAULT_DEMO_PORT),
     GLOBAL_SECRET: globalSecret,
     INGEST_TOKEN: ingestToken,

@@ -15,6 +15,8 @@ export class ClientConnection implements FrameSink {
   readonly subscriptions = new Map<string, Subscription>();
   /** Something arrived since the last heartbeat sweep. */
   alive = true;
+  /** Bytes of frames larger than WS_MAX_BUFFERED_BYTES written since the socket last drained. */
+  private oversized = 0;
 
   /**
    * `socket`: the upgraded TCP socket under `ws`. Prepared frames are written to it directly: `ws` sends
@@ -41,18 +43,31 @@ export class ClientConnection implements FrameSink {
   /**
    * Sends a frame; a client that reads slower than frames arrive is closed with 1013 once the data still
    * unsent from earlier frames passes WS_MAX_BUFFERED_BYTES (operations.md §3): nothing more is queued for it,
-   * so its memory stays bounded (the cap plus one frame), and nobody else waits for it. Measured before the
-   * write, so that one frame larger than the cap (a big snapshot) does not count against a client that reads.
+   * so its memory stays bounded, and nobody else waits for it. Frames larger than the cap (big snapshots the
+   * client asked for) are not held against it while they go out: Node counts a write as unsent until its last
+   * byte has left, so they are added to the allowance until the socket drains.
    */
   send(frame: OutboundFrame | string): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     const backlog = this.socket.writableLength;
-    if (backlog > this.maxBufferedBytes) {
+    if (backlog > this.maxBufferedBytes + this.oversized) {
       this.ws.close(CLOSE_SLOW_CONSUMER, 'too much unread data: read faster or subscribe to less');
       this.onSlow(this, backlog);
       return;
     }
-    if (typeof frame === 'string') this.ws.send(frame, TEXT);
-    else this.socket.write(frame.wire);
+    let size: number;
+    if (typeof frame === 'string') {
+      size = Buffer.byteLength(frame);
+      this.ws.send(frame, TEXT);
+    } else {
+      size = frame.wire.length;
+      this.socket.write(frame.wire);
+    }
+    if (size > this.maxBufferedBytes && this.socket.writableNeedDrain) this.allowOversized(size);
+  }
+
+  private allowOversized(size: number): void {
+    if (this.oversized === 0) this.socket.once('drain', () => (this.oversized = 0));
+    this.oversized += size;
   }
 }
