@@ -23,12 +23,17 @@ describe('slow consumers', () => {
     await app.close();
   });
 
-  it('sends a snapshot bigger than the cap whole to a client that reads, and keeps the connection', async () => {
+  /** 60 open requests of ~240 KB: a `/P/requests` snapshot of ~14 MB, far over the cap. */
+  async function ingestHugeRequests(): Promise<void> {
     const big = Array.from({ length: 60 }, (_, i) => ({
       type: 'request.create',
       data: f.request(P, `huge-${i}`, { notes: 'y'.repeat(240_000) }),
     }));
     for (let i = 0; i < big.length; i += 10) await app.ingestOk(big.slice(i, i + 10));
+  }
+
+  it('sends a snapshot bigger than the cap whole to a client that reads, and keeps the connection', async () => {
+    await ingestHugeRequests();
     const reader = await app.connect('fast');
     const snapshot = await reader.subscribe(`/${P}/requests`);
     expect((snapshot.payload.message as unknown[]).length).toBe(60); // ~14 MB in one frame, far over the 256 KiB cap
@@ -38,11 +43,7 @@ describe('slow consumers', () => {
   });
 
   it('does not hold a big snapshot still going out against the frames that follow it', async () => {
-    const big = Array.from({ length: 60 }, (_, i) => ({
-      type: 'request.create',
-      data: f.request(P, `huge-${i}`, { notes: 'y'.repeat(240_000) }),
-    }));
-    for (let i = 0; i < big.length; i += 10) await app.ingestOk(big.slice(i, i + 10));
+    await ingestHugeRequests();
     const reader = await app.connect('fast');
     // Not reading for a moment: the ~14 MB snapshot is still unsent when the second answer is written.
     reader.ws.pause();
