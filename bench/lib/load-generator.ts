@@ -7,27 +7,29 @@ import type { Backoff, ClientSpec, ConnectReport, FromWorker, ReconnectReport, T
 /** Distributive Omit, so that each message variant keeps its own fields. */
 type WithoutReq<T> = T extends unknown ? Omit<T, 'req'> : never;
 
-/** What the whole generator measured for one run, merged over its workers. */
-export interface GeneratorReport {
-  clients: number;
-  frames: number;
-  expected: number;
-  lost: number;
-  duplicates: number;
-  unexpected: number;
-  other: number;
-  closedEarly: number;
+/** What the whole generator measured for one run, merged over its workers (the counts are the workers' sums). */
+export interface GeneratorReport extends Pick<
+  WorkerReport,
+  | 'clients'
+  | 'frames'
+  | 'expected'
+  | 'lost'
+  | 'duplicates'
+  | 'unexpected'
+  | 'other'
+  | 'closedEarly'
+  | 'firstFrameAt'
+  | 'lastFrameAt'
+  | 'windowMs'
+  | 'rssBytes'
+> {
   latency: LatencySummary;
   sameReplica: LatencySummary;
   crossReplica: LatencySummary;
   /** Over events: the latency of each event's last receiver. */
   lastReceiver: LatencySummary;
-  firstFrameAt: number;
-  lastFrameAt: number;
   /** CPU time of all workers (user + system) over the window. */
   cpuMs: number;
-  windowMs: number;
-  rssBytes: number;
   workers: number;
 }
 

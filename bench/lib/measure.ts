@@ -1,5 +1,5 @@
 import { monoNow, sleep } from './clock';
-import type { Envelope } from './documents';
+import { Envelope, memberEnvelope, projectEnvelope } from './documents';
 import { LatencyHistogram, LatencySummary } from './histogram';
 import { GeneratorReport, LoadGenerator, StormReport } from './load-generator';
 import { cpuMsOf, HeapReading, listenQueueCounters, MonitorCounts, readHeap, RedisProcess, rssBytesOf, samplePeakRss } from './processes';
@@ -26,6 +26,11 @@ export interface ClientPlan {
 /** N clients `<prefix>-<i>`, each subscribed to one topic on ours and on the peers alike (owner-role scenarios). */
 export function samePlans(prefix: string, n: number, topic: string): ClientPlan[] {
   return Array.from({ length: n }, (_, i) => ({ userId: `${prefix}-${i}`, topics: [topic], peerTopics: [topic] }));
+}
+
+/** What a scenario seeds its target with first: the project, and each client's user as a member in `role`. */
+export function membersSeed(projectId: string, plans: ClientPlan[], role: Parameters<typeof memberEnvelope>[2]): Envelope[] {
+  return [projectEnvelope(projectId), ...plans.map((c) => memberEnvelope(projectId, c.userId, role))];
 }
 
 /** 200 source addresses 127.0.0.10 … 127.0.0.209: ephemeral ports and open files never run short. */
@@ -159,6 +164,38 @@ async function window(target: Target, gen: LoadGenerator, phase: Phase, connect:
     serverRssBytes,
     senderCpuMs: (sender.user + sender.system) / 1000,
   };
+}
+
+/** One window of events offered at a steady rate to freshly connected clients (S1, S1 max, S2). */
+export async function measureSteady(
+  target: Target,
+  opts: {
+    plans: ClientPlan[];
+    workers: number;
+    warmup: Envelope[];
+    log: (s: string) => void;
+    name: string;
+    drainMs: number;
+    rate: number;
+    durationMs: number;
+    event: (id: number, ts: number) => { envelope: Envelope; key: number };
+  },
+): Promise<Measurement> {
+  const [m] = await measure(target, {
+    specs: specsFor(target, opts.plans),
+    workers: opts.workers,
+    warmup: opts.warmup,
+    log: opts.log,
+    phases: [
+      {
+        name: opts.name,
+        ingestTargets: target.ingest.length,
+        drainMs: opts.drainMs,
+        drive: steadyDriver(target, { rate: opts.rate, durationMs: opts.durationMs, event: opts.event }),
+      },
+    ],
+  });
+  return m!;
 }
 
 /** Posts one event at a time at a steady rate (open loop: a slow answer does not delay the next event). */

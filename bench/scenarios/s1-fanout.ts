@@ -1,14 +1,13 @@
-import { Envelope, memberEnvelope, projectEnvelope, requestEnvelope } from '../lib/documents';
+import { Envelope, requestEnvelope } from '../lib/documents';
 import {
   cpuPerEventMs,
   generatorCpuPct,
   Measurement,
-  measure,
-  serverCpuPct,
-  specsFor,
-  steadyDriver,
-  workersFor,
+  measureSteady,
+  membersSeed,
   samePlans,
+  serverCpuPct,
+  workersFor,
 } from '../lib/measure';
 import { rowOf, newOutcome, ScenarioOutcome } from '../lib/report';
 import { integrityRows, latencyRows } from './delivery-rows';
@@ -41,39 +40,27 @@ export async function runS1(ctx: RunContext, p: S1Params): Promise<ScenarioOutco
 
   await eachTarget(ctx, outcome, async (target) => {
     let version = 0;
-    await target.seed([projectEnvelope(projectId), ...plans.map((c) => memberEnvelope(projectId, c.userId, 'owner'))]);
+    await target.seed(membersSeed(projectId, plans, 'owner'));
     const warmup: Envelope[] = [];
     for (let r = 0; r < p.requests; r++)
       warmup.push(requestEnvelope('request.create', { projectId, index: r, version: ++version, benchId: 0, benchTs: 0 }));
     for (let r = 0; r < Math.min(2, p.requests); r++)
       warmup.push(requestEnvelope('request.update', { projectId, index: r, version: ++version, benchId: 0, benchTs: 0 }));
-    return measure(target, {
-      specs: specsFor(target, plans),
+    const steady = await measureSteady(target, {
+      plans,
       workers: workersFor(p.subscribers, ctx.quick),
       warmup,
       log: ctx.log,
-      phases: [
-        {
-          name: 'steady',
-          ingestTargets: target.ingest.length,
-          drainMs: ctx.quick ? 5000 : 15_000,
-          drive: steadyDriver(target, {
-            rate: p.rate,
-            durationMs: p.durationMs,
-            event: (id, ts) => ({
-              envelope: requestEnvelope('request.update', {
-                projectId,
-                index: id % p.requests,
-                version: ++version,
-                benchId: id,
-                benchTs: ts,
-              }),
-              key: 0,
-            }),
-          }),
-        },
-      ],
+      name: 'steady',
+      drainMs: ctx.quick ? 5000 : 15_000,
+      rate: p.rate,
+      durationMs: p.durationMs,
+      event: (id, ts) => ({
+        envelope: requestEnvelope('request.update', { projectId, index: id % p.requests, version: ++version, benchId: id, benchTs: ts }),
+        key: 0,
+      }),
     });
+    return [steady];
   });
 
   const m = (f: (x: Measurement) => number) => (ms: Measurement[]) => f(ms[0]!);

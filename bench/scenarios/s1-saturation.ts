@@ -1,5 +1,5 @@
-import { Envelope, memberEnvelope, projectEnvelope, requestEnvelope } from '../lib/documents';
-import { generatorCpuPct, Measurement, measure, serverCpuPct, specsFor, steadyDriver, workersFor, samePlans } from '../lib/measure';
+import { Envelope, requestEnvelope } from '../lib/documents';
+import { generatorCpuPct, Measurement, measureSteady, membersSeed, samePlans, serverCpuPct, workersFor } from '../lib/measure';
 import { rowOf, newOutcome, ScenarioOutcome } from '../lib/report';
 import { eachTarget, RunContext } from './context';
 
@@ -68,7 +68,7 @@ export async function runS1Saturation(ctx: RunContext, p: S1SaturationParams): P
     let version = 0;
     const update = (id: number, ts: number): Envelope =>
       requestEnvelope('request.update', { projectId, index: id % requests, version: ++version, benchId: id, benchTs: ts });
-    await target.seed([projectEnvelope(projectId), ...plans.map((c) => memberEnvelope(projectId, c.userId, 'owner'))]);
+    await target.seed(membersSeed(projectId, plans, 'owner'));
     const warmup: Envelope[] = [];
     for (let r = 0; r < requests; r++)
       warmup.push(requestEnvelope('request.create', { projectId, index: r, version: ++version, benchId: 0, benchTs: 0 }));
@@ -76,24 +76,21 @@ export async function runS1Saturation(ctx: RunContext, p: S1SaturationParams): P
     let best: SaturationStep | null = null;
     const attempt = async (rate: number): Promise<SaturationStep> => {
       // Fresh clients per attempt (the previous one's backlog, if any, is gone with them); warm-up only once.
-      const [m] = await measure(target, {
-        specs: specsFor(target, plans),
+      const m = await measureSteady(target, {
+        plans,
         workers: workersFor(p.subscribers, ctx.quick),
         warmup: steps.length === 0 ? warmup : [],
         log: () => undefined,
-        phases: [
-          {
-            name: `${rate}/s`,
-            ingestTargets: target.ingest.length,
-            drainMs: p.drainMs,
-            drive: steadyDriver(target, { rate, durationMs: p.stepMs, event: (id, ts) => ({ envelope: update(id, ts), key: 0 }) }),
-          },
-        ],
+        name: `${rate}/s`,
+        drainMs: p.drainMs,
+        rate,
+        durationMs: p.stepMs,
+        event: (id, ts) => ({ envelope: update(id, ts), key: 0 }),
       });
-      const step = judge(rate, m!, p);
+      const step = judge(rate, m, p);
       steps.push(step);
       ctx.log(
-        `  ${target.id}: ${rate} events/s → ${Math.round(m!.framesPerSec)} frames/s, p99 ${m!.generator.latency.p99.toFixed(1)} ms` +
+        `  ${target.id}: ${rate} events/s → ${Math.round(m.framesPerSec)} frames/s, p99 ${m.generator.latency.p99.toFixed(1)} ms` +
           (step.sustained ? '' : ` (not sustained: ${step.reason})`),
       );
       return step;

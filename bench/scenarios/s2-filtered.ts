@@ -1,5 +1,5 @@
-import { Envelope, memberEnvelope, projectEnvelope, requestEnvelope, requestId } from '../lib/documents';
-import { ClientPlan, cpuPerEventMs, generatorCpuPct, Measurement, measure, specsFor, steadyDriver, workersFor } from '../lib/measure';
+import { Envelope, requestEnvelope, requestId } from '../lib/documents';
+import { ClientPlan, cpuPerEventMs, generatorCpuPct, Measurement, measureSteady, membersSeed, workersFor } from '../lib/measure';
 import { rowOf, newOutcome, ScenarioOutcome } from '../lib/report';
 import { integrityRows, latencyRows } from './delivery-rows';
 import { eachTarget, RunContext } from './context';
@@ -60,30 +60,24 @@ export async function runS2(ctx: RunContext, p: S2Params): Promise<ScenarioOutco
 
   await eachTarget(ctx, outcome, async (target) => {
     let version = 0;
-    await target.seed([projectEnvelope(projectId), ...plans.map((c) => memberEnvelope(projectId, c.userId, 'agent'))]);
+    await target.seed(membersSeed(projectId, plans, 'agent'));
     const warmup: Envelope[] = [];
     for (let j = 0; j < p.requests; j++) warmup.push(requestEnvelope('request.create', shape(j, ++version, 0, 0)));
-    return measure(target, {
-      specs: specsFor(target, plans),
+    const steady = await measureSteady(target, {
+      plans,
       workers: workersFor(p.agents, ctx.quick),
       warmup,
       log: ctx.log,
-      phases: [
-        {
-          name: 'steady',
-          ingestTargets: target.ingest.length,
-          drainMs: ctx.quick ? 5000 : 15_000,
-          drive: steadyDriver(target, {
-            rate: p.rate,
-            durationMs: p.durationMs,
-            event: (id, ts) => ({
-              envelope: requestEnvelope('request.update', shape(id % p.requests, ++version, id, ts)),
-              key: id % p.requests,
-            }),
-          }),
-        },
-      ],
+      name: 'steady',
+      drainMs: ctx.quick ? 5000 : 15_000,
+      rate: p.rate,
+      durationMs: p.durationMs,
+      event: (id, ts) => ({
+        envelope: requestEnvelope('request.update', shape(id % p.requests, ++version, id, ts)),
+        key: id % p.requests,
+      }),
     });
+    return [steady];
   });
 
   const m = (f: (x: Measurement) => number) => (ms: Measurement[]) => f(ms[0]!);

@@ -1,5 +1,4 @@
-import { memberEnvelope, projectEnvelope } from '../lib/documents';
-import { ConnectMeasurement, measureConnects, specsFor, workersFor, samePlans } from '../lib/measure';
+import { ConnectMeasurement, measureConnects, membersSeed, samePlans, specsFor, workersFor } from '../lib/measure';
 import { rowOf, newOutcome, ScenarioOutcome } from '../lib/report';
 import type { TargetId } from '../lib/targets';
 import { eachTarget, RunContext } from './context';
@@ -89,7 +88,7 @@ export async function runS3(ctx: RunContext, p: S3Params): Promise<ScenarioOutco
   const plans = samePlans('s3-owner', p.clients, topic);
   ctx.log(`S3: ${p.clients} idle subscribed connections per target`);
   await eachTarget(ctx, outcome, async (target) => {
-    await target.seed([projectEnvelope(projectId), ...plans.map((c) => memberEnvelope(projectId, c.userId, 'owner'))]);
+    await target.seed(membersSeed(projectId, plans, 'owner'));
     const m = await measureConnects(target, {
       specs: specsFor(target, plans),
       workers: workersFor(p.clients, ctx.quick),

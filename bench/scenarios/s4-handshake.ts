@@ -1,5 +1,4 @@
-import { memberEnvelope, projectEnvelope } from '../lib/documents';
-import { ConnectMeasurement, measureConnects, specsFor, workersFor, samePlans } from '../lib/measure';
+import { ConnectMeasurement, measureConnects, membersSeed, samePlans, specsFor, workersFor } from '../lib/measure';
 import { rowOf, newOutcome, ScenarioOutcome } from '../lib/report';
 import { eachTarget, RunContext } from './context';
 
@@ -39,7 +38,7 @@ export async function runS4(ctx: RunContext, p: S4Params): Promise<ScenarioOutco
   const plans = samePlans('s4-owner', p.clients, topic);
   ctx.log(`S4: ${p.clients} connects + subscribe per target, ${p.concurrency} in flight per worker`);
   await eachTarget(ctx, outcome, async (target) => {
-    await target.seed([projectEnvelope(projectId), ...plans.map((c) => memberEnvelope(projectId, c.userId, 'owner'))]);
+    await target.seed(membersSeed(projectId, plans, 'owner'));
     const m = await measureConnects(target, {
       specs: specsFor(target, plans),
       workers: workersFor(p.clients, ctx.quick),

@@ -1,5 +1,5 @@
-import { memberEnvelope, projectEnvelope, requestEnvelope } from '../lib/documents';
-import { measureStorm, specsFor, StormMeasurement, workersFor, samePlans } from '../lib/measure';
+import { requestEnvelope } from '../lib/documents';
+import { measureStorm, membersSeed, samePlans, specsFor, StormMeasurement, workersFor } from '../lib/measure';
 import { rowOf, newOutcome, ScenarioOutcome } from '../lib/report';
 import type { Backoff } from '../lib/worker-protocol';
 import { eachTarget, RunContext } from './context';
@@ -100,8 +100,7 @@ export async function runS6(ctx: RunContext, p: S6Params): Promise<ScenarioOutco
   ctx.log(`S6: ${p.clients} subscribed clients per target drop and reconnect at once`);
   await eachTarget(ctx, outcome, async (target) => {
     await target.seed([
-      projectEnvelope(projectId),
-      ...plans.map((c) => memberEnvelope(projectId, c.userId, 'owner')),
+      ...membersSeed(projectId, plans, 'owner'),
       ...Array.from({ length: p.requests }, (_, index) =>
         requestEnvelope('request.create', { projectId, index, version: 1, benchId: 0, benchTs: 0 }),
       ),

@@ -1,8 +1,4 @@
-import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { RedisProcess } from '../../lib/processes';
 import { connectSocketIoClient, startSocketIoPeer } from './socketio-peer';
 
 /**
@@ -18,47 +14,6 @@ import { connectSocketIoClient, startSocketIoPeer } from './socketio-peer';
  */
 
 const DEADLINE_MS = 10_000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRedis(): Promise<{ url: string; stop(): Promise<void> }> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'sio-check-redis-'));
-  const proc: ChildProcess = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  // redis-server prints "Ready to accept connections" once it listens.
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    proc.once('error', reject);
-    proc.once('exit', () => reject(new Error(`redis-server exited: ${out}`)));
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('Ready to accept connections')) resolve();
-    });
-  });
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    stop: async () => {
-      proc.removeAllListeners('exit');
-      const done = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGKILL');
-      await done;
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 async function ingest(url: string, body: unknown): Promise<void> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -76,7 +31,7 @@ async function waitFor(done: () => boolean, state: () => unknown): Promise<void>
 }
 
 async function main(): Promise<void> {
-  const redis = await startRedis();
+  const redis = await RedisProcess.start();
   const peer = await startSocketIoPeer({ redisUrl: redis.url });
   const clients: { close(): void }[] = [];
   try {

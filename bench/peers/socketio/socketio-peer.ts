@@ -1,8 +1,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { io } from 'socket.io-client';
+import { freePort } from '../../lib/processes';
 
 /**
  * The Socket.IO + Redis peer of the benchmarks: `processes` server processes (socketio-server.main) on free
@@ -41,17 +41,6 @@ function serverArgs(): string[] {
   const js = join(__dirname, 'socketio-server.main.js');
   if (existsSync(js)) return [js];
   return ['-e', TS_REQUIRE_HOOK, require.resolve('typescript'), join(__dirname, 'socketio-server.main.ts')];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function exited(proc: ChildProcess): boolean {
