@@ -143,9 +143,6 @@ export class RedisReadModel extends ReadModel {
   }
 
   async readForSubscribe(topic: Topic, userId: string): Promise<TopicRead> {
-    const base = this.base(topic.projectId);
-    const args = this.topicArgs(topic);
-    const minEventScore = String(this.now() - this.opts.eventsTtlS * 1000);
     let shared: SharedOpenList | undefined;
     let lead: (() => void) | null = null;
     if (topic.kind === 'requests') {
@@ -160,7 +157,7 @@ export class RedisReadModel extends ReadModel {
       }
     }
     try {
-      return await this.readTopic(topic, userId, base, args, minEventScore, shared);
+      return await this.readTopic(topic, userId, shared);
     } finally {
       lead?.();
     }
@@ -180,14 +177,11 @@ export class RedisReadModel extends ReadModel {
     };
   }
 
-  private async readTopic(
-    topic: Topic,
-    userId: string,
-    base: string,
-    args: { a: string; b: string; limit: number },
-    minEventScore: string,
-    shared: SharedOpenList | undefined,
-  ): Promise<TopicRead> {
+  /** One read script call; `shared`: the see-all list this replica holds for the project, if any. */
+  private async readTopic(topic: Topic, userId: string, shared: SharedOpenList | undefined): Promise<TopicRead> {
+    const base = this.base(topic.projectId);
+    const args = this.topicArgs(topic);
+    const minEventScore = String(this.now() - this.opts.eventsTtlS * 1000);
     const res = await this.guard(() =>
       this.scripts.rtReadTopic(
         `${base}seq`,
