@@ -233,6 +233,7 @@ export function describeBusContract(name: string, setup: BusContractSetup): void
           await b.publish(envelope(p, 1));
           await b.publish(envelope(marker, 1));
           await gotA.until(p, 1);
+          await gotA.until(marker, 1);
           await gotB.until(marker, 1);
           expect(gotB.seqs(p)).toEqual([]);
           expect(gotA.seqs(marker)).toEqual([1]);
