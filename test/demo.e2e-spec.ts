@@ -208,7 +208,7 @@ describe('the watch client against a server that misbehaves', () => {
   it('answers pings, pings back, drops a silent server and reconnects and resubscribes like the dashboard', async () => {
     const events: WatchEvent[] = [];
     const watch = startWatch(
-      { url, token: 'a.b.c', topics: ['/p/requests'], pingIntervalMs: 20, pongTimeoutMs: 60, backoffMs: () => 10 },
+      { url, token: 'a.b.c', topics: ['/p/requests'], pingIntervalMs: 20, pongTimeoutMs: 500, backoffMs: () => 10 },
       events,
     );
     const framesOf = (conn: number) => received.filter((r) => r.conn === conn).map((r) => r.frame);

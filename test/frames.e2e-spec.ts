@@ -127,7 +127,7 @@ describe('frames', () => {
 
 describe('server heartbeat', () => {
   it('pings every interval and terminates a connection from which nothing arrived for a whole interval', async () => {
-    const app = await startTestApp({ WS_HEARTBEAT_INTERVAL_MS: '150' });
+    const app = await startTestApp({ WS_HEARTBEAT_INTERVAL_MS: '400' });
     try {
       // A raw socket that never answers: it must be terminated after it received a ping.
       const silent = new WebSocket(`${app.wsUrl}?token=${userToken('quiet')}`);
@@ -142,6 +142,8 @@ describe('server heartbeat', () => {
       const code = await closed;
       expect(code).toBe(1006); // terminated: no close frame
       expect(received).toContain(JSON.stringify({ action: 'heartbeat', payload: { message: { text: 'ping' } } }));
+      // The sweep that terminated the silent socket may be the one that pings the lively one first.
+      await lively.waitFrame((fr) => fr.payload.message?.text === 'ping');
       expect(lively.closeInfo).toBeNull();
       const pings = lively.frames.filter((fr) => fr.payload.message?.text === 'ping').length;
       expect(pings).toBeGreaterThanOrEqual(1);

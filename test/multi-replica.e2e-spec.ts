@@ -67,8 +67,12 @@ function multiReplicaSuite(name: string, engineEnv: () => Record<string, string>
       const P = `mr-rev-${Date.now()}`;
       await a.ingestOk([
         { type: 'project_user.create', data: f.projectUser(P, 'ag', 'agent') },
+        { type: 'project_user.create', data: f.projectUser(P, 'owner', 'owner') },
         { type: 'request.create', data: f.request(P, 'r1', { status: 200, participants: ['ag'] }) },
       ]);
+      // An owner on the same replica: once it has the update below, that replica has handled its envelope for everyone.
+      const witness = await connect(b, 'owner');
+      await witness.subscribe(`/${P}/requests`);
       const c = await connect(b, 'ag');
       await c.subscribe(`/${P}/requests`);
       await c.subscribe(`/${P}/requests/r1`);
@@ -78,6 +82,7 @@ function multiReplicaSuite(name: string, engineEnv: () => Record<string, string>
       });
       const from = c.frames.length;
       await a.ingestOk({ type: 'request.update', data: f.request(P, 'r1', { status: 200, participants: ['ag'], first_text: 'after' }) });
+      await witness.waitFrame((fr) => fr.payload.message?.first_text === 'after', 0, 10_000);
       await c.sync();
       expect(c.dataFrames(from)).toEqual([]);
       expect((await c.subscribe(`/${P}/requests`)).payload.code).toBe('forbidden');

@@ -28,6 +28,7 @@ describe('ordering and gapless subscribe', () => {
     await stream;
     for (const c of clients) {
       await waitFor(() => c.topicFrames('/op/requests/hot').at(-1)?.payload.message.seq === versions - 1, { what: 'the last version' });
+      await c.sync(); // the list frame of the last version goes out right after the single request's
       for (const topic of ['/op/requests/hot', '/op/requests']) {
         const frames = c.topicFrames(topic);
         expect(frames[0]!.payload.method).toBe('CREATE');
