@@ -21,7 +21,10 @@ export class ApiExceptionFilter implements ExceptionFilter {
 export function toApiError(exception: unknown): ApiError {
   if (exception instanceof ApiError) return exception;
   if (exception instanceof Error && exception.name === 'EngineUnavailableError') {
-    return new ApiError('unavailable', 'the engine (Redis) is unreachable: nothing was applied from this event on; retry');
+    return new ApiError(
+      'unavailable',
+      'the engine (Redis) is unreachable or the project too busy: the batch was not applied whole (each event is applied entirely or not at all); retry it, events already applied come back as duplicates or stale',
+    );
   }
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
