@@ -57,6 +57,19 @@ describe('slow consumers', () => {
     expect(reader.closeInfo).toBeNull();
   });
 
+  it('closes a client that stops reading and keeps asking for snapshots bigger than the cap', async () => {
+    await ingestHugeRequests();
+    const hoarder = await app.connect('fast');
+    hoarder.ws.pause();
+    // Each answer is a fresh ~14 MB snapshot: allowing every one of them would let this client grow the server's memory without end.
+    for (let i = 0; i < 8; i++) hoarder.send({ action: 'subscribe', payload: { topic: `/${P}/requests` } });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    hoarder.ws.resume();
+    expect((await hoarder.waitClosed(20_000)).code).toBe(1013);
+    const snapshots = hoarder.frames.filter((fr) => fr.payload.topic === `/${P}/requests`).length;
+    expect(snapshots).toBeLessThan(8);
+  });
+
   it('closes a client that stops reading with 1013 once its unsent data passes the cap; the others get every frame', async () => {
     const fast = await app.connect('fast');
     const stuck = await app.connect('stuck');

@@ -15,7 +15,7 @@ export class ClientConnection implements FrameSink {
   readonly subscriptions = new Map<string, Subscription>();
   /** Something arrived since the last heartbeat sweep. */
   alive = true;
-  /** Bytes of frames larger than WS_MAX_BUFFERED_BYTES written since the socket last drained. */
+  /** The largest frame over WS_MAX_BUFFERED_BYTES written within the cap since the socket last drained. */
   private oversized = 0;
 
   /**
@@ -45,7 +45,9 @@ export class ClientConnection implements FrameSink {
    * unsent from earlier frames passes WS_MAX_BUFFERED_BYTES (operations.md §3): nothing more is queued for it,
    * so its memory stays bounded, and nobody else waits for it. Frames larger than the cap (big snapshots the
    * client asked for) are not held against it while they go out: Node counts a write as unsent until its last
-   * byte has left, so they are added to the allowance until the socket drains.
+   * byte has left, so until the socket drains the cap is raised by the largest such frame written while the
+   * backlog was within the cap. One allowance, not a sum: a client that stops reading and keeps asking for big
+   * snapshots is closed at the third, so its memory stays bounded by the cap plus two of them.
    */
   send(frame: OutboundFrame | string): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
@@ -63,11 +65,11 @@ export class ClientConnection implements FrameSink {
       size = frame.wire.length;
       this.socket.write(frame.wire);
     }
-    if (size > this.maxBufferedBytes && this.socket.writableNeedDrain) this.allowOversized(size);
+    if (size > this.maxBufferedBytes && backlog <= this.maxBufferedBytes && this.socket.writableNeedDrain) this.allowOversized(size);
   }
 
   private allowOversized(size: number): void {
     if (this.oversized === 0) this.socket.once('drain', () => (this.oversized = 0));
-    this.oversized += size;
+    this.oversized = Math.max(this.oversized, size);
   }
 }
