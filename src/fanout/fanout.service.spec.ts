@@ -140,3 +140,32 @@ describe('FanoutService after missed envelopes', () => {
     expect(sink.frames.slice(before).map((fr) => fr.payload.message.request_id)).toEqual(['d']);
   });
 });
+
+/** A read model whose subscribe reads fail while `down` is set, as while Redis is unreachable. */
+class UnreachableReadModel extends MemoryReadModel {
+  down = false;
+  override async readForSubscribe(topic: Topic, userId: string): Promise<TopicRead> {
+    if (this.down) throw new Error('store unreachable');
+    return super.readForSubscribe(topic, userId);
+  }
+}
+
+describe('FanoutService when the store cannot answer a resync', () => {
+  const { store, fanout, ingest } = harness(new UnreachableReadModel(STORE_OPTIONS));
+
+  it('keeps the subscription waiting, then answers it at the next resync even if its project stays quiet', async () => {
+    await ingest({ type: 'project_user.create', data: f.projectUser('qp', 'u1', 'owner') });
+    await ingest({ type: 'request.create', data: f.request('qp', 'a', { status: 100 }) });
+    const sink = new Sink('u1');
+    await fanout.subscribe(sink, '/qp/requests');
+    store.down = true;
+    fanout.resyncAll('the bus reconnected');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sink.frames).toHaveLength(1); // the first snapshot only: no error frame, the subscription waits
+    store.down = false;
+    fanout.resyncAll('the bus reconnected');
+    await waitFor(() => sink.frames.length === 2, { what: 'a fresh snapshot' });
+    expect(sink.frames[1].payload).toMatchObject({ topic: '/qp/requests', method: 'CREATE' });
+    expect(sink.frames[1].payload.message.map((r: any) => r.request_id)).toEqual(['a']);
+  });
+});

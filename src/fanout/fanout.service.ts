@@ -165,6 +165,7 @@ export class FanoutService {
         this.end(held, decision.code, decision.message);
         return;
       }
+      held.parked = false; // a client's own re-subscribe can answer a parked subscription
       held.snapshotSeq = read.seq;
       held.scope = decision.viewer.scope;
       held.audience = decision.audience;
@@ -219,10 +220,12 @@ export class FanoutService {
 
   private resync(projectId: string, project: ProjectSubscriptions, reason: string): void {
     const subs = [...project.live()];
+    // Parked ones too: one that the store could not answer waits for this moment, and a quiet project may send no envelope to wake it.
+    for (const sub of project.pending) if (sub.parked) subs.push(sub);
     if (subs.length === 0) return;
     this.log.warn({ project: projectId, subscriptions: subs.length, reason }, 'resynchronizing subscriptions with fresh snapshots');
     for (const sub of subs) {
-      project.suspend(sub);
+      if (!sub.pending) project.suspend(sub);
       this.reanswer(sub, project);
     }
   }
