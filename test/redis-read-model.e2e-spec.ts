@@ -188,6 +188,37 @@ describe('RedisReadModel: Redis restarted empty or flushed', () => {
     });
   });
 
+  it('expires closed requests of a project again after a FLUSHALL (the sweep finds the project anew)', async () => {
+    const own = await RedisServer.start();
+    const conns = new RedisConnections({ url: own.url, prefix: 'rt:', claimIdleMs: 30000, streamMaxLen: 1000 });
+    try {
+      await conns.ready();
+      let clock = Date.now();
+      const model = new RedisReadModel(conns, {
+        history: { requests: 5, messages: 5, events: 5 },
+        closedRequestTtlS: 60,
+        eventsTtlS: 60,
+        dedupeTtlS: 60,
+        channel: (p) => `rt:p:{${p}}`,
+        now: () => clock,
+      });
+      const P = 'swept';
+      const apply = (raw: { type: string; data: Record<string, unknown> }) =>
+        model.apply(validateEnvelope(raw, 0, { maxEventBytes: 1 << 20 }).event, clock);
+      await apply({ type: 'request.create', data: f.request(P, 'before', { status: 1000 }) });
+      await model.sweep(); // nothing is old enough yet
+      await conns.command.flushall();
+      await apply({ type: 'request.create', data: f.request(P, 'after', { status: 1000 }) });
+      expect(await conns.command.hexists(`rt:{${P}}:req`, 'after')).toBe(1);
+      clock += 61_000;
+      await model.sweep();
+      expect(await conns.command.hexists(`rt:{${P}}:req`, 'after')).toBe(0);
+    } finally {
+      await conns.close();
+      await own.stop();
+    }
+  });
+
   it('never answers a subscribe with a list from before a FLUSHALL on a live connection', async () => {
     await scenario(async (_server, conns) => {
       await conns.command.flushall();
