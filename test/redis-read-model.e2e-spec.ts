@@ -143,6 +143,29 @@ describe('RedisReadModel: what stays in Redis', () => {
   });
 });
 
+describe('RedisReadModel: a failover under way', () => {
+  it('answers a write refused by a read-only replica as the engine unavailable (retried), not as a bad event', async () => {
+    const primary = await RedisServer.start();
+    const replica = await RedisServer.start({ args: ['--replicaof', '127.0.0.1', String(primary.port)] });
+    const conns = new RedisConnections({ url: replica.url, prefix: 'rt:', claimIdleMs: 30000, streamMaxLen: 1000 });
+    try {
+      await conns.ready();
+      const model = new RedisReadModel(conns, { ...CONTRACT_OPTIONS, channel: (p) => `rt:p:{${p}}` });
+      const event = validateEnvelope({ type: 'request.create', data: f.request('ro', 'r1') }, 0, { maxEventBytes: 1 << 20 }).event;
+      const failure = await model.apply(event, Date.now()).then(
+        () => null,
+        (err: unknown) => err as Error,
+      );
+      expect(failure?.name).toBe('EngineUnavailableError');
+      expect(failure?.message).toMatch(/READONLY/);
+    } finally {
+      await conns.close();
+      await replica.stop();
+      await primary.stop();
+    }
+  });
+});
+
 describe('RedisReadModel: Redis restarted empty or flushed', () => {
   // The clock stands still, so that the shared list's one-second lifetime cannot be what keeps the answers right.
   const frozen = Date.now();

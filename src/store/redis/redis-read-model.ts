@@ -415,7 +415,6 @@ export class RedisReadModel extends ReadModel {
 
 const MAX_ATTEMPTS = 30;
 
-/** Jittered exponential back-off between optimistic retries of one project's commit (1 ms to ~50 ms). */
 /** What the read script answers instead of the list when the caller already holds it at that seq. */
 const SAME_LIST = '=';
 
@@ -458,6 +457,7 @@ interface SharedOpenList {
   requests: RequestDoc[];
 }
 
+/** Jittered exponential back-off between optimistic retries of one project's commit (1 ms to ~50 ms). */
 function backoff(attempt: number): Promise<void> {
   const ms = Math.min(50, 2 ** Math.min(attempt, 6)) * Math.random();
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -484,9 +484,16 @@ function pairs(flat: Array<string | null>): Array<[string, string]> {
   return out;
 }
 
+/** Redis error replies that mean "not now", not "never": a failover under way, a node loading or out of memory, a busy script. */
+const TRANSIENT_REPLY = /^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|BUSY|OOM|NOREPLICAS)\b/;
+
+/** Redis cannot be used right now (no connection, or a transient reply): what was asked may work once it is back. */
 export function isConnectionError(err: unknown): boolean {
   const msg = (err as Error)?.message ?? '';
-  return /Connection is closed|Stream isn't writeable|enableOfflineQueue|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|MaxRetriesPerRequest|connect|Cluster|LOADING/i.test(
-    msg,
+  return (
+    TRANSIENT_REPLY.test(msg) ||
+    /Connection is closed|Stream isn't writeable|enableOfflineQueue|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|MaxRetriesPerRequest|connect|Cluster|LOADING/i.test(
+      msg,
+    )
   );
 }
