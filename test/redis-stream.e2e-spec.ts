@@ -259,6 +259,23 @@ describe('Redis stream ingest', () => {
     await until(async () => (await pendingCount()) === 0, 'acknowledgements');
   });
 
+  it('dead-letters an entry whose validation itself keeps failing (a bug, not a bad event), and goes on with the next', async () => {
+    const r = await start({ blockMs: 50 });
+    const poison = f.message(P, 'req-1');
+    const next = f.message(P, 'req-1');
+    const validate = r.pipeline.validate.bind(r.pipeline);
+    r.pipeline.validate = (batch) => {
+      if ((batch[0] as any)?.data?._id === poison._id) throw new TypeError('validation crashed');
+      return validate(batch);
+    };
+    const poisonId = await xadd('event', envelope(poison));
+    await xadd('event', envelope(next));
+    await waitFor(() => published(r).includes(next._id), { what: 'the next entry applied', timeoutMs: 15_000 });
+    const dead = await until(async () => ((await deadEntries()).length > 0 ? deadEntries() : null), 'the dead letter');
+    expect(dead).toEqual([{ id: poisonId, reason: 'apply failed 5 times: validation crashed', event: envelope(poison) }]);
+    await until(async () => (await pendingCount()) === 0, 'acknowledgements');
+  });
+
   it('claims entries left pending by a consumer that died, after claimIdleMs, and forgets that consumer', async () => {
     await redis.xgroup('CREATE', stream(), group(), '0', 'MKSTREAM');
     const msgs = [1, 2, 3].map(() => f.message(P, 'req-1'));

@@ -353,10 +353,7 @@ export class RedisStreamConsumer {
     try {
       events = this.pipeline.validate([parsed]);
     } catch (err) {
-      if (!(err instanceof IngestValidationError)) {
-        const failure = err instanceof Error ? err : new Error(String(err));
-        return { lane: own, run: () => Promise.reject(failure) };
-      }
+      if (!(err instanceof IngestValidationError)) return { lane: own, run: () => this.failed(entry.id, raw, err) };
       // The pipeline numbers events in a batch; a stream entry is one event.
       return dead(err.message.replace(/^event 0\b/, 'event'), raw, err.field);
     }
@@ -367,18 +364,26 @@ export class RedisStreamConsumer {
     try {
       await this.pipeline.ingest(events);
     } catch (err) {
-      if (isTransient(err)) throw new EntryApplyError(id, err);
-      // Not an outage: the same entry would fail again and hold up every entry of its project behind it.
-      const failures = (this.applyFailures.get(id) ?? 0) + 1;
-      if (failures < MAX_APPLY_ATTEMPTS) {
-        this.applyFailures.set(id, failures);
-        throw new EntryApplyError(id, err);
-      }
-      this.applyFailures.delete(id);
-      return this.deadLetter(id, `apply failed ${failures} times: ${messageOf(err)}`, raw);
+      return this.failed(id, raw, err);
     }
     this.applyFailures.delete(id);
     this.counts.applied++;
+  }
+
+  /**
+   * An entry could not be applied: it stays pending (throws) while the cause may pass; a cause that is not an
+   * outage would fail the same way every time and hold up every entry of its project behind it, so after
+   * MAX_APPLY_ATTEMPTS the entry goes to the dead-letter stream.
+   */
+  private async failed(id: string, raw: string, err: unknown): Promise<void> {
+    if (isTransient(err)) throw new EntryApplyError(id, err);
+    const failures = (this.applyFailures.get(id) ?? 0) + 1;
+    if (failures < MAX_APPLY_ATTEMPTS) {
+      this.applyFailures.set(id, failures);
+      throw new EntryApplyError(id, err);
+    }
+    this.applyFailures.delete(id);
+    return this.deadLetter(id, `apply failed ${failures} times: ${messageOf(err)}`, raw);
   }
 
   /** Copies an entry that can never be applied, with the reason, to the dead-letter stream (then it is acked). */
