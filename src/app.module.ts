@@ -63,19 +63,23 @@ class RedisEngineLifecycle implements OnApplicationBootstrap, OnModuleDestroy, O
     private readonly fanout: FanoutService,
     private readonly bus: Bus,
   ) {}
+  private stopping = false;
+
   onApplicationBootstrap(): void {
     this.consumer.start();
-    if (this.bus instanceof RedisBus) {
-      // The subscriber may be back before the command connection: snapshots are read once commands work.
-      this.bus.onRejoined(() => {
-        this.connections.ready(60_000).then(
-          () => this.fanout.resyncAll('the bus reconnected'),
-          () => undefined,
-        );
-      });
-    }
+    if (this.bus instanceof RedisBus) this.bus.onRejoined(() => this.resyncWhenCommandsWork());
   }
+
+  /** The subscriber may be back before the command connection: snapshots are read once commands work, however long that takes. */
+  private resyncWhenCommandsWork(): void {
+    this.connections.ready(60_000).then(
+      () => this.fanout.resyncAll('the bus reconnected'),
+      () => this.stopping || this.resyncWhenCommandsWork(),
+    );
+  }
+
   async onModuleDestroy(): Promise<void> {
+    this.stopping = true;
     await this.consumer.stop();
   }
   async onApplicationShutdown(): Promise<void> {
