@@ -492,7 +492,7 @@ export function isConnectionError(err: unknown): boolean {
   const msg = (err as Error)?.message ?? '';
   return (
     TRANSIENT_REPLY.test(msg) ||
-    /Connection is closed|Stream isn't writeable|enableOfflineQueue|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|MaxRetriesPerRequest|connect|Cluster|LOADING/i.test(
+    /Connection is closed|Stream isn't writeable|enableOfflineQueue|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|MaxRetriesPerRequest|connect|Cluster/i.test(
       msg,
     )
   );
