@@ -74,6 +74,8 @@ export class RedisReadModel extends ReadModel {
   private readonly sharedOpen = new SharedOpenLists();
   /** Per project, the `/P/requests` read that later subscribes wait for while no list is shared yet. */
   private readonly listReads = new Map<string, Promise<void>>();
+  /** Await the version read before the plan's reads (on a cluster; see apply). */
+  private readonly verFirst: boolean;
 
   constructor(
     connections: RedisConnections,
@@ -83,6 +85,7 @@ export class RedisReadModel extends ReadModel {
     this.redis = connections.command;
     this.prefix = connections.prefix;
     this.publishCommand = connections.isCluster ? 'SPUBLISH' : 'PUBLISH';
+    this.verFirst = connections.isCluster;
     this.now = opts.now ?? Date.now;
     this.redis.defineCommand('rtCommit', { numberOfKeys: 2, lua: COMMIT_SCRIPT });
     this.redis.defineCommand('rtReadTopic', { numberOfKeys: 1, lua: READ_TOPIC_SCRIPT });
@@ -100,8 +103,10 @@ export class RedisReadModel extends ReadModel {
       for (let attempt = 0; ; attempt++) {
         // The version is read before the plan's reads (same connection, so Redis runs them in this order) but
         // awaited after them: one round trip fewer, and a commit in between still makes this attempt retry.
+        // Not on a cluster: a slot moving between nodes redirects each command on its own, so the order could change.
         const verRead = this.redis.get(`${base}ver`);
         verRead.catch(() => undefined); // awaited below; a plan that throws first must not leave it unhandled
+        if (this.verFirst) await verRead;
         const plan = await planApply(event, this.reader(base), { requestsLimit: this.opts.history.requests, now: this.now() });
         const ver = (await verRead) ?? '0';
         const cmds = (plan.ops ?? []).flatMap((op) => this.commands(base, op));
