@@ -144,7 +144,9 @@ describe('FanoutService after missed envelopes', () => {
 /** A read model whose subscribe reads fail while `down` is set, as while Redis is unreachable. */
 class UnreachableReadModel extends MemoryReadModel {
   down = false;
+  reads = 0;
   override async readForSubscribe(topic: Topic, userId: string): Promise<TopicRead> {
+    this.reads++;
     if (this.down) throw new Error('store unreachable');
     return super.readForSubscribe(topic, userId);
   }
@@ -167,5 +169,28 @@ describe('FanoutService when the store cannot answer a resync', () => {
     await waitFor(() => sink.frames.length === 2, { what: 'a fresh snapshot' });
     expect(sink.frames[1].payload).toMatchObject({ topic: '/qp/requests', method: 'CREATE' });
     expect(sink.frames[1].payload.message.map((r: any) => r.request_id)).toEqual(['a']);
+  });
+
+  it('reads a waiting subscription again at most every 200 ms while events keep coming, not at every event', async () => {
+    await ingest({ type: 'project_user.create', data: f.projectUser('rp', 'u1', 'owner') });
+    const sink = new Sink('u1');
+    await fanout.subscribe(sink, '/rp/requests');
+    store.down = true;
+    fanout.resyncAll('the bus reconnected');
+    await new Promise((resolve) => setImmediate(resolve));
+    const readsBefore = store.reads;
+    const started = Date.now();
+    for (let i = 0; i < 40; i++) {
+      await ingest({ type: 'request.create', data: f.request('rp', `r${i}`, { status: 100 }) });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const rounds = store.reads - readsBefore;
+    expect(rounds).toBeGreaterThanOrEqual(1);
+    expect(rounds).toBeLessThanOrEqual(Math.floor((Date.now() - started) / 200) + 2);
+    expect(rounds).toBeLessThan(40); // not one read per event
+    store.down = false;
+    await ingest({ type: 'request.create', data: f.request('rp', 'r40', { status: 100 }) });
+    await waitFor(() => sink.frames.length === 2, { what: 'a snapshot once the store answers' });
+    expect(sink.frames[1].payload.message).toHaveLength(41);
   });
 });

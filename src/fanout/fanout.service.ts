@@ -12,6 +12,9 @@ import { LOGGER } from '../ops/logger';
 import { OutboundFrame } from './outbound-frame';
 import { FrameSink, ProjectSubscriptions, Subscription } from './subscription-registry';
 
+/** The shortest time between two reads of a project's parked subscriptions (see retryParked). */
+const PARKED_RETRY_MS = 200;
+
 /** Frames of one envelope, serialized once and shared by every recipient. */
 class FrameCache {
   private readonly frames = new Map<string, OutboundFrame>();
@@ -178,7 +181,7 @@ export class FanoutService {
       }
     } catch (err) {
       if (resync && sink.subscriptions.get(topicString) === held) {
-        held.parked = true; // the store is unreachable again: retried with the next envelope
+        held.parked = true; // the store is unreachable again: read again after the next envelope or resync
         held.pending = [];
         return;
       }
@@ -230,6 +233,22 @@ export class FanoutService {
     }
   }
 
+  /**
+   * Reads the project's parked subscriptions again, at most once per PARKED_RETRY_MS: while a store that
+   * restarted empty is being reloaded, every envelope could otherwise cost one read per parked subscription.
+   */
+  private retryParked(project: ProjectSubscriptions): void {
+    if (project.parkedRetry) return; // a round is due already
+    const round = () => {
+      project.parkedRetry = null;
+      project.parkedRetriedAt = Date.now();
+      for (const sub of project.pending) if (sub.parked) this.reanswer(sub, project);
+    };
+    const wait = project.parkedRetriedAt + PARKED_RETRY_MS - Date.now();
+    if (wait <= 0) round();
+    else project.parkedRetry = setTimeout(round, wait).unref();
+  }
+
   private reanswer(sub: Subscription, project: ProjectSubscriptions): void {
     sub.parked = false;
     const answer = this.answer(sub.sink, sub, project, false, true);
@@ -254,10 +273,12 @@ export class FanoutService {
           env.seq > last ? `gap: seq ${last} then ${env.seq}` : `seq went back from ${last} to ${env.seq}`,
         );
       }
+      let parked = false;
       for (const sub of project.pending) {
         sub.pending!.push(env);
-        if (sub.parked) this.reanswer(sub, project);
+        parked ||= sub.parked;
       }
+      if (parked) this.retryParked(project);
       const frames = new FrameCache();
       this.deliver(env, this.candidates(project, env.change, frames), frames);
     } catch (err) {

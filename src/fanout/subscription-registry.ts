@@ -28,7 +28,8 @@ export class Subscription {
   snapshotSeq = 0;
   /**
    * A resync found nothing to answer with yet (the store restarted empty and is being reloaded, or was
-   * unreachable): the subscription waits, buffering, and is answered again with the project's next envelope.
+   * unreachable): the subscription waits, buffering, and is read again after the project's next envelope
+   * (at most every PARKED_RETRY_MS) or the next resync.
    */
   parked = false;
   /** The subscribe answering this subscription right now, if any. */
@@ -64,6 +65,9 @@ export class ProjectSubscriptions {
   size = 0;
   /** The last envelope seq seen for this project; a jump or a step back means frames were missed. */
   lastSeq: number | null = null;
+  /** When the parked subscriptions were last read again, and the timer of the next round if one is due. */
+  parkedRetriedAt = 0;
+  parkedRetry: NodeJS.Timeout | null = null;
 
   /** Every live (not pending) subscription. */
   *live(): Iterable<Subscription> {
