@@ -166,41 +166,60 @@ describe('RedisReadModel: a failover under way', () => {
   });
 });
 
+type Raw = { type: string; data: Record<string, unknown> };
+
+/** A RedisReadModel on a redis-server of its own (stopped afterwards), reading time from `now`. */
+async function withOwnRedis(
+  now: () => number,
+  body: (ctx: {
+    model: RedisReadModel;
+    conns: RedisConnections;
+    server: RedisServer;
+    apply: (raw: Raw) => Promise<unknown>;
+  }) => Promise<void>,
+): Promise<void> {
+  const server = await RedisServer.start();
+  const conns = new RedisConnections({ url: server.url, prefix: 'rt:', claimIdleMs: 30000, streamMaxLen: 1000 });
+  try {
+    await conns.ready();
+    const model = new RedisReadModel(conns, {
+      history: { requests: 5, messages: 5, events: 5 },
+      closedRequestTtlS: 60,
+      eventsTtlS: 60,
+      dedupeTtlS: 60,
+      channel: (p) => `rt:p:{${p}}`,
+      now,
+    });
+    const apply = (raw: Raw) => model.apply(validateEnvelope(raw, 0, { maxEventBytes: 1 << 20 }).event, now());
+    await body({ model, conns, server, apply });
+  } finally {
+    await conns.close();
+    await server.stop();
+  }
+}
+
 describe('RedisReadModel: Redis restarted empty or flushed', () => {
   // The clock stands still, so that the shared list's one-second lifetime cannot be what keeps the answers right.
   const frozen = Date.now();
 
   async function scenario(wipe: (server: RedisServer, conns: RedisConnections) => Promise<void>): Promise<void> {
-    const own = await RedisServer.start();
-    const conns = new RedisConnections({ url: own.url, prefix: 'rt:', claimIdleMs: 30000, streamMaxLen: 1000 });
-    try {
-      await conns.ready();
-      const model = new RedisReadModel(conns, {
-        history: { requests: 5, messages: 5, events: 5 },
-        closedRequestTtlS: 60,
-        eventsTtlS: 60,
-        dedupeTtlS: 60,
-        channel: (p) => `rt:p:{${p}}`,
-        now: () => frozen,
-      });
-      const P = 'wiped';
-      const apply = (raw: { type: string; data: Record<string, unknown> }) =>
-        model.apply(validateEnvelope(raw, 0, { maxEventBytes: 1 << 20 }).event, frozen);
-      const topic = parseTopic(`/${P}/requests`)!;
-      const listed = async () => ((await model.readForSubscribe(topic, 'owner')).requests ?? []).map((r) => r.request_id);
-      await apply({ type: 'project_user.update', data: f.projectUser(P, 'owner', 'owner') });
-      await apply({ type: 'request.create', data: f.request(P, 'before') });
-      expect(await listed()).toEqual(['before']); // seq 2, kept for the next readers
-      expect(await listed()).toEqual(['before']); // ... and answered from there
-      await wipe(own, conns);
-      await apply({ type: 'project_user.update', data: f.projectUser(P, 'owner', 'owner') });
-      await apply({ type: 'request.create', data: f.request(P, 'after') });
-      expect((await model.readForSubscribe(topic, 'owner')).seq).toBe(2);
-      expect(await listed()).toEqual(['after']);
-    } finally {
-      await conns.close();
-      await own.stop();
-    }
+    await withOwnRedis(
+      () => frozen,
+      async ({ model, conns, server, apply }) => {
+        const P = 'wiped';
+        const topic = parseTopic(`/${P}/requests`)!;
+        const listed = async () => ((await model.readForSubscribe(topic, 'owner')).requests ?? []).map((r) => r.request_id);
+        await apply({ type: 'project_user.update', data: f.projectUser(P, 'owner', 'owner') });
+        await apply({ type: 'request.create', data: f.request(P, 'before') });
+        expect(await listed()).toEqual(['before']); // seq 2, kept for the next readers
+        expect(await listed()).toEqual(['before']); // ... and answered from there
+        await wipe(server, conns);
+        await apply({ type: 'project_user.update', data: f.projectUser(P, 'owner', 'owner') });
+        await apply({ type: 'request.create', data: f.request(P, 'after') });
+        expect((await model.readForSubscribe(topic, 'owner')).seq).toBe(2);
+        expect(await listed()).toEqual(['after']);
+      },
+    );
   }
 
   it('never answers a subscribe with a list from before a restart, even at the same seq number', async () => {
@@ -212,34 +231,21 @@ describe('RedisReadModel: Redis restarted empty or flushed', () => {
   });
 
   it('expires closed requests of a project again after a FLUSHALL (the sweep finds the project anew)', async () => {
-    const own = await RedisServer.start();
-    const conns = new RedisConnections({ url: own.url, prefix: 'rt:', claimIdleMs: 30000, streamMaxLen: 1000 });
-    try {
-      await conns.ready();
-      let clock = Date.now();
-      const model = new RedisReadModel(conns, {
-        history: { requests: 5, messages: 5, events: 5 },
-        closedRequestTtlS: 60,
-        eventsTtlS: 60,
-        dedupeTtlS: 60,
-        channel: (p) => `rt:p:{${p}}`,
-        now: () => clock,
-      });
-      const P = 'swept';
-      const apply = (raw: { type: string; data: Record<string, unknown> }) =>
-        model.apply(validateEnvelope(raw, 0, { maxEventBytes: 1 << 20 }).event, clock);
-      await apply({ type: 'request.create', data: f.request(P, 'before', { status: 1000 }) });
-      await model.sweep(); // nothing is old enough yet
-      await conns.command.flushall();
-      await apply({ type: 'request.create', data: f.request(P, 'after', { status: 1000 }) });
-      expect(await conns.command.hexists(`rt:{${P}}:req`, 'after')).toBe(1);
-      clock += 61_000;
-      await model.sweep();
-      expect(await conns.command.hexists(`rt:{${P}}:req`, 'after')).toBe(0);
-    } finally {
-      await conns.close();
-      await own.stop();
-    }
+    let clock = Date.now();
+    await withOwnRedis(
+      () => clock,
+      async ({ model, conns, apply }) => {
+        const P = 'swept';
+        await apply({ type: 'request.create', data: f.request(P, 'before', { status: 1000 }) });
+        await model.sweep(); // nothing is old enough yet
+        await conns.command.flushall();
+        await apply({ type: 'request.create', data: f.request(P, 'after', { status: 1000 }) });
+        expect(await conns.command.hexists(`rt:{${P}}:req`, 'after')).toBe(1);
+        clock += 61_000;
+        await model.sweep();
+        expect(await conns.command.hexists(`rt:{${P}}:req`, 'after')).toBe(0);
+      },
+    );
   });
 
   it('never answers a subscribe with a list from before a FLUSHALL on a live connection', async () => {
