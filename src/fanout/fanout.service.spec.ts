@@ -145,8 +145,16 @@ describe('FanoutService after missed envelopes', () => {
 class UnreachableReadModel extends MemoryReadModel {
   down = false;
   reads = 0;
+  /** Reads wait for it when set; the next `failNext` reads fail after it. */
+  gate: Promise<void> | null = null;
+  failNext = 0;
   override async readForSubscribe(topic: Topic, userId: string): Promise<TopicRead> {
     this.reads++;
+    if (this.gate) await this.gate;
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('store unreachable');
+    }
     if (this.down) throw new Error('store unreachable');
     return super.readForSubscribe(topic, userId);
   }
@@ -192,5 +200,26 @@ describe('FanoutService when the store cannot answer a resync', () => {
     await ingest({ type: 'request.create', data: f.request('rp', 'r40', { status: 100 }) });
     await waitFor(() => sink.frames.length === 2, { what: 'a snapshot once the store answers' });
     expect(sink.frames[1].payload.message).toHaveLength(41);
+  });
+});
+
+describe('FanoutService when a resync read fails while events arrive', () => {
+  const { store, fanout, ingest } = harness(new UnreachableReadModel(STORE_OPTIONS));
+
+  it('reads the subscription again soon, without waiting for another event', async () => {
+    await ingest({ type: 'project_user.create', data: f.projectUser('mo', 'u1', 'owner') });
+    await ingest({ type: 'request.create', data: f.request('mo', 'a', { status: 100 }) });
+    const sink = new Sink('u1');
+    await fanout.subscribe(sink, '/mo/requests');
+    const held = gate();
+    store.gate = held.promise;
+    store.failNext = 1;
+    fanout.resyncAll('the bus reconnected');
+    await ingest({ type: 'request.create', data: f.request('mo', 'b', { status: 100 }) }); // while the read is out
+    store.gate = null;
+    held.open();
+    // No further event comes: the subscription must not wait for one.
+    await waitFor(() => sink.frames.length === 2, { what: 'a fresh snapshot without another event' });
+    expect(sink.frames[1].payload.message.map((r: any) => r.request_id).sort()).toEqual(['a', 'b']);
   });
 });

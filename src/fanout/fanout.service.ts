@@ -155,9 +155,7 @@ export class FanoutService {
       if (!decision.ok && resync && (read.seq === 0 || read.seq < held.snapshotSeq)) {
         // The store went back (restarted empty, reload in progress): what this subscription was granted on
         // may come back with the reload, so it waits instead of being refused.
-        // What was buffered is older than the next read, so it need not be kept.
-        held.parked = true;
-        held.pending = [];
+        this.park(held, project);
         return;
       }
       if (!decision.ok) {
@@ -180,14 +178,25 @@ export class FanoutService {
         if (sink.subscriptions.get(topicString) === held) this.deliver(env, [held], new FrameCache());
       }
     } catch (err) {
-      if (resync && sink.subscriptions.get(topicString) === held) {
-        held.parked = true; // the store is unreachable again: read again after the next envelope or resync
-        held.pending = [];
+      if (resync && sink.subscriptions.get(topicString) === held && held.pending !== null) {
+        this.park(held, project); // the store is unreachable again
         return;
       }
       this.log.error({ err, conn: sink.id, topic: topicString }, 'subscribe failed');
       if (sink.subscriptions.get(topicString) === held) this.end(held, 'internal', 'the subscription could not be answered; try again');
     }
+  }
+
+  /**
+   * A subscription the store could not answer yet waits, to be read again after the project's next envelope or
+   * resync. What it buffered is older than that next read, so it is not kept; but if envelopes arrived while
+   * this read was out (a reload in full swing), the store has moved on already and it is read again soon.
+   */
+  private park(held: Subscription, project: ProjectSubscriptions): void {
+    const movedOn = (held.pending?.length ?? 0) > 0;
+    held.parked = true;
+    held.pending = [];
+    if (movedOn) this.retryParked(project);
   }
 
   private snapshotFrame(topicString: string, snapshot: unknown): OutboundFrame {
