@@ -1,6 +1,7 @@
 import * as f from './helpers/factories';
 import { startTestApp, TestApp } from './helpers/test-app';
 import { waitFor } from './helpers/wait-for';
+import { RealtimeGateway } from '../src/gateway/realtime.gateway';
 
 /**
  * operations.md §3 "slow consumers": a connection whose unsent outbound data passes WS_MAX_BUFFERED_BYTES is
@@ -24,10 +25,10 @@ describe('slow consumers', () => {
   });
 
   /** 60 open requests of ~240 KB: a `/P/requests` snapshot of ~14 MB, far over the cap. */
-  async function ingestHugeRequests(): Promise<void> {
+  async function ingestHugeRequests(project = P): Promise<void> {
     const big = Array.from({ length: 60 }, (_, i) => ({
       type: 'request.create',
-      data: f.request(P, `huge-${i}`, { notes: 'y'.repeat(240_000) }),
+      data: f.request(project, `huge-${i}`, { notes: 'y'.repeat(240_000) }),
     }));
     for (let i = 0; i < big.length; i += 10) await app.ingestOk(big.slice(i, i + 10));
   }
@@ -57,13 +58,39 @@ describe('slow consumers', () => {
     expect(reader.closeInfo).toBeNull();
   });
 
+  it('sends a client that reads two snapshots bigger than the cap back to back, and what follows them', async () => {
+    await ingestHugeRequests();
+    const Q = 'slow-q';
+    await app.ingestOk({ type: 'project_user.update', data: f.projectUser(Q, 'fast', 'owner') });
+    await ingestHugeRequests(Q);
+    const reader = await app.connect('fast');
+    // Not reading for a moment: both ~14 MB snapshots are still unsent when a third answer is written after them.
+    reader.ws.pause();
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 300));
+    const small = `/${P}/project_users/users/fast`;
+    reader.send({ action: 'subscribe', payload: { topic: `/${P}/requests` } });
+    await pause();
+    reader.send({ action: 'subscribe', payload: { topic: `/${Q}/requests` } });
+    await pause();
+    reader.send({ action: 'subscribe', payload: { topic: small } });
+    await pause();
+    reader.ws.resume();
+    await reader.waitFrame((fr) => fr.payload.topic === small, 0, 20_000);
+    for (const project of [P, Q]) {
+      const list = await reader.waitFrame((fr) => fr.payload.topic === `/${project}/requests`, 0, 10_000);
+      expect((list.payload.message as unknown[]).length).toBe(60);
+    }
+    expect(reader.closeInfo).toBeNull();
+    expect(app.app.get(RealtimeGateway).slowConsumerCloses).toBe(0);
+  });
+
   it('closes a client that stops reading and keeps asking for snapshots bigger than the cap', async () => {
     await ingestHugeRequests();
     const hoarder = await app.connect('fast');
     hoarder.ws.pause();
     // Each answer is a fresh ~14 MB snapshot: allowing every one of them would let this client grow the server's memory without end.
     for (let i = 0; i < 8; i++) hoarder.send({ action: 'subscribe', payload: { topic: `/${P}/requests` } });
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await waitFor(() => app.app.get(RealtimeGateway).slowConsumerCloses === 1, { timeoutMs: 20_000, what: 'the server closing it' });
     hoarder.ws.resume();
     expect((await hoarder.waitClosed(20_000)).code).toBe(1013);
     const snapshots = hoarder.frames.filter((fr) => fr.payload.topic === `/${P}/requests`).length;

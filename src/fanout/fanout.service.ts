@@ -46,7 +46,7 @@ class FrameCache {
     const key = `${method} ${topic} ${variant}`;
     let frame = this.frames.get(key);
     if (!frame) {
-      frame = OutboundFrame.of(publishFrame(topic, method, message));
+      frame = OutboundFrame.of(publishFrame(topic, method, message), topic);
       this.frames.set(key, frame);
     }
     this.last = { topic, method, variant, frame };
@@ -201,12 +201,12 @@ export class FanoutService {
 
   private snapshotFrame(topicString: string, snapshot: unknown): OutboundFrame {
     if (typeof snapshot !== 'object' || snapshot === null || !Object.isFrozen(snapshot)) {
-      return OutboundFrame.of(publishFrame(topicString, 'CREATE', snapshot));
+      return OutboundFrame.of(publishFrame(topicString, 'CREATE', snapshot), topicString);
     }
     let byTopic = this.sharedSnapshotFrames.get(snapshot);
     if (!byTopic) this.sharedSnapshotFrames.set(snapshot, (byTopic = new Map<string, OutboundFrame>()));
     let frame = byTopic.get(topicString);
-    if (!frame) byTopic.set(topicString, (frame = OutboundFrame.of(publishFrame(topicString, 'CREATE', snapshot))));
+    if (!frame) byTopic.set(topicString, (frame = OutboundFrame.of(publishFrame(topicString, 'CREATE', snapshot), topicString)));
     return frame;
   }
 

@@ -11,11 +11,13 @@ export class OutboundFrame {
   private constructor(
     readonly wire: Buffer,
     headerLength: number,
+    /** The topic the frame is published on, when it is one topic's (slow-consumer allowances are kept per topic). */
+    readonly topic: string,
   ) {
     this.payload = wire.subarray(headerLength);
   }
 
-  static of(text: string): OutboundFrame {
+  static of(text: string, topic = ''): OutboundFrame {
     const length = Buffer.byteLength(text);
     const headerLength = length < 126 ? 2 : length < 0x10000 ? 4 : 10;
     const wire = Buffer.allocUnsafe(headerLength + length);
@@ -30,7 +32,7 @@ export class OutboundFrame {
       wire.writeBigUInt64BE(BigInt(length), 2);
     }
     wire.write(text, headerLength, 'utf8');
-    return new OutboundFrame(wire, headerLength);
+    return new OutboundFrame(wire, headerLength, topic);
   }
 }
 

@@ -15,8 +15,10 @@ export class ClientConnection implements FrameSink {
   readonly subscriptions = new Map<string, Subscription>();
   /** Something arrived since the last heartbeat sweep. */
   alive = true;
-  /** The largest frame over WS_MAX_BUFFERED_BYTES written within the cap since the socket last drained. */
-  private oversized = 0;
+  /** Per topic, the largest frame over WS_MAX_BUFFERED_BYTES written since the socket last drained. */
+  private readonly oversized = new Map<string, number>();
+  /** Their sum: how far the unsent data may pass the cap until the socket drains. */
+  private allowance = 0;
 
   /**
    * `socket`: the upgraded TCP socket under `ws`. Prepared frames are written to it directly: `ws` sends
@@ -45,31 +47,41 @@ export class ClientConnection implements FrameSink {
    * unsent from earlier frames passes WS_MAX_BUFFERED_BYTES (operations.md §3): nothing more is queued for it,
    * so its memory stays bounded, and nobody else waits for it. Frames larger than the cap (big snapshots the
    * client asked for) are not held against it while they go out: Node counts a write as unsent until its last
-   * byte has left, so until the socket drains the cap is raised by the largest such frame written while the
-   * backlog was within the cap. One allowance, not a sum: a client that stops reading and keeps asking for big
-   * snapshots is closed at the third, so its memory stays bounded by the cap plus two of them.
+   * byte has left, so until the socket drains the cap is raised by the largest such frame of each topic. Per
+   * topic, not per frame: a client that stops reading and keeps asking for one big snapshot is closed at the
+   * third, while one that subscribes to several big topics at once gets them all.
    */
   send(frame: OutboundFrame | string): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     const backlog = this.socket.writableLength;
-    if (backlog > this.maxBufferedBytes + this.oversized) {
+    if (backlog > this.maxBufferedBytes + this.allowance) {
       this.ws.close(CLOSE_SLOW_CONSUMER, 'too much unread data: read faster or subscribe to less');
       this.onSlow(this, backlog);
       return;
     }
     let size: number;
+    let topic = '';
     if (typeof frame === 'string') {
       size = Buffer.byteLength(frame);
       this.ws.send(frame, TEXT);
     } else {
       size = frame.wire.length;
+      topic = frame.topic;
       this.socket.write(frame.wire);
     }
-    if (size > this.maxBufferedBytes && backlog <= this.maxBufferedBytes && this.socket.writableNeedDrain) this.allowOversized(size);
+    if (size > this.maxBufferedBytes && this.socket.writableNeedDrain) this.allow(topic, size);
   }
 
-  private allowOversized(size: number): void {
-    if (this.oversized === 0) this.socket.once('drain', () => (this.oversized = 0));
-    this.oversized = Math.max(this.oversized, size);
+  private allow(topic: string, size: number): void {
+    if (this.oversized.size === 0) {
+      this.socket.once('drain', () => {
+        this.oversized.clear();
+        this.allowance = 0;
+      });
+    }
+    const before = this.oversized.get(topic) ?? 0;
+    if (size <= before) return;
+    this.oversized.set(topic, size);
+    this.allowance += size - before;
   }
 }

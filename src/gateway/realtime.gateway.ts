@@ -49,6 +49,12 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
     return this.connections.size;
   }
 
+  /** Connections closed with 1013 for unread data since the start (operations.md §4 names it as a metric). */
+  get slowConsumerCloses(): number {
+    return this.slowCloses;
+  }
+  private slowCloses = 0;
+
   afterInit(): void {
     this.sweepTimer = setInterval(() => this.sweep(), this.config.ws.heartbeatIntervalMs);
     this.sweepTimer.unref();
@@ -57,9 +63,10 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
   }
 
   handleConnection(ws: WebSocket, principal: Principal, socket: Duplex): void {
-    const conn = new ClientConnection(ws, principal, socket, this.config.ws.maxBufferedBytes, (slow, buffered) =>
-      this.log.info({ conn: slow.id, user: slow.userId, buffered }, 'slow consumer closed (1013)'),
-    );
+    const conn = new ClientConnection(ws, principal, socket, this.config.ws.maxBufferedBytes, (slow, buffered) => {
+      this.slowCloses++;
+      this.log.info({ conn: slow.id, user: slow.userId, buffered }, 'slow consumer closed (1013)');
+    });
     this.connections.add(conn);
     ws.on('message', (data: RawData, isBinary: boolean) => {
       try {
