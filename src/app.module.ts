@@ -64,18 +64,25 @@ class RedisEngineLifecycle implements OnApplicationBootstrap, OnModuleDestroy, O
     private readonly bus: Bus,
   ) {}
   private stopping = false;
+  private resyncWaiting = false;
 
   onApplicationBootstrap(): void {
     this.consumer.start();
     if (this.bus instanceof RedisBus) this.bus.onRejoined(() => this.resyncWhenCommandsWork());
   }
 
-  /** The subscriber may be back before the command connection: snapshots are read once commands work, however long that takes. */
+  /**
+   * The subscriber may be back before the command connection: snapshots are read once commands work, however
+   * long that takes; rejoins meanwhile share that one resync.
+   */
   private resyncWhenCommandsWork(): void {
-    this.connections.ready(60_000).then(
-      () => this.fanout.resyncAll('the bus reconnected'),
-      () => this.stopping || this.resyncWhenCommandsWork(),
-    );
+    if (this.connections.commandReady) return this.fanout.resyncAll('the bus reconnected');
+    if (this.resyncWaiting) return;
+    this.resyncWaiting = true;
+    this.connections.command.once('ready', () => {
+      this.resyncWaiting = false;
+      if (!this.stopping) this.fanout.resyncAll('the bus reconnected');
+    });
   }
 
   async onModuleDestroy(): Promise<void> {
