@@ -68,7 +68,7 @@ export class RedisReadModel extends ReadModel {
   private readonly now: () => number;
   private readonly publishCommand: 'PUBLISH' | 'SPUBLISH';
   private readonly scripts: ScriptCommands;
-  /** Projects this replica registered for the sweeps since the last sweep (emptied by each, in case Redis was wiped). */
+  /** Projects this replica registered for the sweeps (a project's first commit, seq 1, registers it in any case). */
   private readonly knownProjects = new Set<string>();
   /** See-all `/P/requests` lists by project at one seq, reused by the subscribes that read the same seq. */
   private readonly sharedOpen = new SharedOpenLists();
@@ -137,7 +137,8 @@ export class RedisReadModel extends ReadModel {
           await backoff(attempt);
           continue;
         }
-        if (!this.knownProjects.has(event.projectId)) {
+        // seq 1: the project's data was just created, or Redis was wiped since: register it (again) in any case.
+        if (seq === 1 || !this.knownProjects.has(event.projectId)) {
           this.knownProjects.add(event.projectId);
           void this.redis.sadd(`${this.prefix}projects`, event.projectId).catch(() => this.knownProjects.delete(event.projectId));
         }
@@ -253,8 +254,6 @@ export class RedisReadModel extends ReadModel {
 
   /** Removes closed requests past CLOSED_REQUEST_TTL_S (with their messages) in every project; events expire as new ones arrive. */
   override async sweep(): Promise<void> {
-    // Registered again by their next apply: the set may have gone with a Redis wiped or restarted empty.
-    this.knownProjects.clear();
     const projects = await this.redis.smembers(`${this.prefix}projects`);
     const cutoff = this.now() - this.opts.closedRequestTtlS * 1000;
     for (const projectId of projects) {
