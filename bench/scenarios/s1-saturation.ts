@@ -143,8 +143,15 @@ export async function runS1Saturation(ctx: RunContext, p: S1SaturationParams): P
     const t = outcome.targets[id as keyof typeof outcome.targets];
     if (t?.status !== 'measured') continue;
     const r = t.measurement as SaturationResult;
-    const stop = r.steps.find((s) => !s.sustained);
-    outcome.notes.push(stop ? `${id}: stopped at ${stop.rate} events/s: ${stop.reason}` : `${id}: sustained every step offered`);
+    // The search ends at a step that failed twice in a row: the last attempt, when it failed.
+    const last = r.steps.at(-1);
+    const retried = r.steps.filter((s, i) => s.sustained && r.steps[i - 1]?.rate === s.rate).length;
+    const passedOnRetry = retried > 0 ? `; ${retried} step(s) passed on a second attempt` : '';
+    outcome.notes.push(
+      last && !last.sustained
+        ? `${id}: stopped at ${last.rate} events/s (failed twice): ${last.reason}${passedOnRetry}`
+        : `${id}: sustained every step offered${passedOnRetry}`,
+    );
   }
   return outcome;
 }
