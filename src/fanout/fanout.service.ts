@@ -456,7 +456,10 @@ export class FanoutService {
     if (!project) return;
     project.remove(sub);
     this.bus.leave(sub.projectId);
-    if (project.size === 0) this.projects.delete(sub.projectId);
+    if (project.size === 0) {
+      this.projects.delete(sub.projectId);
+      if (project.parkedRetry) clearTimeout(project.parkedRetry);
+    }
   }
 
   private project(projectId: string): ProjectSubscriptions {
