@@ -9,13 +9,19 @@ const TEXT = { binary: false } as const;
 /** Close code for a connection whose unsent data passed WS_MAX_BUFFERED_BYTES (protocol.md §2: try again later). */
 export const CLOSE_SLOW_CONSUMER = 1013;
 
+/**
+ * How many topics' big frames may be going out at once before the allowance stops growing: unsent data per
+ * connection stays below WS_MAX_BUFFERED_BYTES plus this many of its largest frames, plus one more frame.
+ */
+const MAX_OVERSIZED_TOPICS = 4;
+
 /** One authenticated WebSocket and what the service keeps about it. */
 export class ClientConnection implements FrameSink {
   readonly id = randomUUID();
   readonly subscriptions = new Map<string, Subscription>();
   /** Something arrived since the last heartbeat sweep. */
   alive = true;
-  /** Per topic, the largest frame over WS_MAX_BUFFERED_BYTES written since the socket last drained. */
+  /** Per topic (at most MAX_OVERSIZED_TOPICS), the largest frame over WS_MAX_BUFFERED_BYTES written since the socket last drained. */
   private readonly oversized = new Map<string, number>();
   /** Their sum: how far the unsent data may pass the cap until the socket drains. */
   private allowance = 0;
@@ -47,9 +53,9 @@ export class ClientConnection implements FrameSink {
    * unsent from earlier frames passes WS_MAX_BUFFERED_BYTES (operations.md §3): nothing more is queued for it,
    * so its memory stays bounded, and nobody else waits for it. Frames larger than the cap (big snapshots the
    * client asked for) are not held against it while they go out: Node counts a write as unsent until its last
-   * byte has left, so until the socket drains the cap is raised by the largest such frame of each topic. Per
-   * topic, not per frame: a client that stops reading and keeps asking for one big snapshot is closed at the
-   * third, while one that subscribes to several big topics at once gets them all.
+   * byte has left, so until the socket drains the cap is raised by the largest such frame of each topic (of up
+   * to MAX_OVERSIZED_TOPICS). Per topic, not per frame: a client that stops reading and keeps asking for one big
+   * snapshot is closed at the third, while one that subscribes to a few big topics at once gets them all.
    */
   send(frame: OutboundFrame | string): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
@@ -81,6 +87,7 @@ export class ClientConnection implements FrameSink {
     }
     const before = this.oversized.get(topic) ?? 0;
     if (size <= before) return;
+    if (before === 0 && this.oversized.size >= MAX_OVERSIZED_TOPICS) return; // the bound stays a bound
     this.oversized.set(topic, size);
     this.allowance += size - before;
   }

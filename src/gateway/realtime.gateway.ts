@@ -49,7 +49,7 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
     return this.connections.size;
   }
 
-  /** Connections closed with 1013 for unread data since the start (operations.md §4 names it as a metric). */
+  /** Connections closed with 1013 for unread data since the start (operations.md §4 lists it among the metrics; not exported yet). */
   get slowConsumerCloses(): number {
     return this.slowCloses;
   }
