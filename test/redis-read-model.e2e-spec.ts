@@ -247,6 +247,21 @@ describe('RedisReadModel: Redis restarted empty or flushed', () => {
     );
   });
 
+  it("expires closed requests of a project whose entry in the sweeps' set was lost while its own keys stayed", async () => {
+    let clock = Date.now();
+    await withOwnRedis(
+      () => clock,
+      async ({ model, conns, apply }) => {
+        const P = 'orphan';
+        await apply({ type: 'request.create', data: f.request(P, 'closed', { status: 1000 }) });
+        await conns.command.del('rt:projects'); // as when the set's node restarts empty on a cluster, or it is evicted
+        clock += 61_000;
+        await model.sweep();
+        expect(await conns.command.hexists(`rt:{${P}}:req`, 'closed')).toBe(0);
+      },
+    );
+  });
+
   it('never answers a subscribe with a list from before a FLUSHALL on a live connection', async () => {
     await scenario(async (_server, conns) => {
       await conns.command.flushall();

@@ -254,6 +254,9 @@ export class RedisReadModel extends ReadModel {
 
   /** Removes closed requests past CLOSED_REQUEST_TTL_S (with their messages) in every project; events expire as new ones arrive. */
   override async sweep(): Promise<void> {
+    // The set can be lost while the projects' own keys stay (its node restarted empty on a cluster, evicted):
+    // what this replica knows goes back in first.
+    if (this.knownProjects.size > 0) await this.redis.sadd(`${this.prefix}projects`, ...this.knownProjects);
     const projects = await this.redis.smembers(`${this.prefix}projects`);
     const cutoff = this.now() - this.opts.closedRequestTtlS * 1000;
     for (const projectId of projects) {
