@@ -145,16 +145,16 @@ describe('FanoutService after missed envelopes', () => {
 class UnreachableReadModel extends MemoryReadModel {
   down = false;
   reads = 0;
-  /** Reads wait for it when set; the next `failNext` reads fail after it. */
+  /** Each read takes, in call order, the next of `gates` (else `gate`, when set) to wait for, and the next outcome. */
   gate: Promise<void> | null = null;
-  failNext = 0;
+  gates: Array<Promise<void>> = [];
+  outcomes: Array<'ok' | 'fail'> = [];
   override async readForSubscribe(topic: Topic, userId: string): Promise<TopicRead> {
     this.reads++;
-    if (this.gate) await this.gate;
-    if (this.failNext > 0) {
-      this.failNext--;
-      throw new Error('store unreachable');
-    }
+    const wait = this.gates.shift() ?? this.gate;
+    const outcome = this.outcomes.shift();
+    if (wait) await wait;
+    if (outcome === 'fail') throw new Error('store unreachable');
     if (this.down) throw new Error('store unreachable');
     return super.readForSubscribe(topic, userId);
   }
@@ -213,7 +213,7 @@ describe('FanoutService when a resync read fails while events arrive', () => {
     await fanout.subscribe(sink, '/mo/requests');
     const held = gate();
     store.gate = held.promise;
-    store.failNext = 1;
+    store.outcomes = ['fail'];
     fanout.resyncAll('the bus reconnected');
     await ingest({ type: 'request.create', data: f.request('mo', 'b', { status: 100 }) }); // while the read is out
     store.gate = null;
@@ -221,5 +221,30 @@ describe('FanoutService when a resync read fails while events arrive', () => {
     // No further event comes: the subscription must not wait for one.
     await waitFor(() => sink.frames.length === 2, { what: 'a fresh snapshot without another event' });
     expect(sink.frames[1].payload.message.map((r: any) => r.request_id).sort()).toEqual(['a', 'b']);
+  });
+});
+
+describe('FanoutService when a client re-subscribes during a resync', () => {
+  const { store, fanout, ingest } = harness(new UnreachableReadModel(STORE_OPTIONS));
+
+  it("keeps a subscription that the client's own re-subscribe answered when a concurrent resync read fails", async () => {
+    await ingest({ type: 'project_user.create', data: f.projectUser('cr', 'u1', 'owner') });
+    const sink = new Sink('u1');
+    await fanout.subscribe(sink, '/cr/requests');
+    store.outcomes = ['fail'];
+    fanout.resyncAll('the bus reconnected'); // parks it
+    await new Promise((resolve) => setImmediate(resolve));
+    const [clientRead, resyncRead] = [gate(), gate()];
+    store.gates = [clientRead.promise, resyncRead.promise];
+    store.outcomes = ['ok', 'fail'];
+    const resubscribed = fanout.subscribe(sink, '/cr/requests'); // the client's read: answered
+    fanout.resyncAll('the bus reconnected'); // a resync read at the same time: fails, after the client's
+    clientRead.open();
+    await resubscribed;
+    resyncRead.open();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(sink.frames.map((fr) => fr.action === 'error' || fr.payload.method)).toEqual(['CREATE', 'CREATE']);
+    await ingest({ type: 'request.create', data: f.request('cr', 'a', { status: 100 }) });
+    expect(sink.frames.at(-1).payload).toMatchObject({ method: 'CREATE', message: { request_id: 'a' } });
   });
 });

@@ -145,6 +145,7 @@ export class FanoutService {
 
   private async answer(sink: FrameSink, held: Subscription, project: ProjectSubscriptions, join: boolean, resync = false): Promise<void> {
     const { topic, topicString } = held;
+    let answered = false;
     try {
       // Joined before the read, so that no envelope applied after the read can be missed.
       if (join) await this.bus.join(topic.projectId);
@@ -174,10 +175,13 @@ export class FanoutService {
       const buffered = held.pending;
       held.pending = null;
       project.activate(held);
+      answered = true;
       for (const env of buffered) {
         if (sink.subscriptions.get(topicString) === held) this.deliver(env, [held], new FrameCache());
       }
     } catch (err) {
+      // Answered meanwhile by a concurrent read (a client's re-subscribe): this read's failure no longer matters.
+      if (!answered && held.pending === null) return;
       if (resync && sink.subscriptions.get(topicString) === held && held.pending !== null) {
         this.park(held, project); // the store is unreachable again
         return;
@@ -196,6 +200,7 @@ export class FanoutService {
     const movedOn = (held.pending?.length ?? 0) > 0;
     held.parked = true;
     held.pending = [];
+    held.inflight = null; // this read is over: a retry may start
     if (movedOn) this.retryParked(project);
   }
 
@@ -251,7 +256,7 @@ export class FanoutService {
     const round = () => {
       project.parkedRetry = null;
       project.parkedRetriedAt = Date.now();
-      for (const sub of project.pending) if (sub.parked) this.reanswer(sub, project);
+      for (const sub of project.pending) if (sub.parked && !sub.inflight) this.reanswer(sub, project);
     };
     const wait = project.parkedRetriedAt + PARKED_RETRY_MS - Date.now();
     if (wait <= 0) round();
