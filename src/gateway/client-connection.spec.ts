@@ -30,13 +30,7 @@ function connection() {
   const socket = new StuckSocket();
   const closes: number[] = [];
   const ws = { OPEN: 1, readyState: 1, close: (code: number) => ((ws.readyState = 2), closes.push(code)) };
-  const conn = new ClientConnection(
-    ws as unknown as WebSocket,
-    { userId: 'u1' },
-    socket as unknown as Duplex,
-    CAP,
-    () => undefined,
-  );
+  const conn = new ClientConnection(ws as unknown as WebSocket, { userId: 'u1' }, socket as unknown as Duplex, CAP, () => undefined);
   return { conn, socket, closes };
 }
 
