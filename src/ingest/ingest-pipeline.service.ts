@@ -4,7 +4,7 @@ import { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { ReadModel } from '../store/read-model';
 import { IngestValidationError, ValidatedEvent, validateEnvelope } from './event-validation';
-import { KeyedSerializer } from './keyed-serializer';
+import { KeyedSerializer, runBatch } from './keyed-serializer';
 
 export interface IngestResult {
   /** Events that changed the read model and were published. */
@@ -50,26 +50,19 @@ export class IngestPipeline {
    * applied out of order; the first failure is thrown once every started event has settled.
    */
   async ingest(events: ValidatedEvent[], acceptedAt = Date.now()): Promise<IngestResult> {
-    const failed = new Set<string>();
-    const runs = events.map((e) => {
-      const projectId = e.event.projectId;
-      return this.serializer.run(projectId, async () => {
-        if (failed.has(projectId)) return 'skipped' as const;
-        try {
-          return await this.applyOne(e, acceptedAt);
-        } catch (err) {
-          failed.add(projectId);
-          throw err;
-        }
-      });
-    });
-    const settled = await Promise.allSettled(runs);
+    const outcomes = await runBatch(
+      this.serializer,
+      events,
+      (e) => e.event.projectId,
+      (e) => this.applyOne(e, acceptedAt),
+    );
     const result: IngestResult = { accepted: 0, duplicates: 0, stale: 0 };
-    for (const s of settled) {
-      if (s.status === 'rejected') throw s.reason;
-      if (s.value === 'applied') result.accepted++;
-      else if (s.value === 'stale') result.stale++;
-      else if (s.value === 'duplicate') result.duplicates++;
+    for (const o of outcomes) {
+      if (o.status === 'failed') throw o.error;
+      if (o.status !== 'done') continue;
+      if (o.value === 'applied') result.accepted++;
+      else if (o.value === 'stale') result.stale++;
+      else result.duplicates++;
     }
     return result;
   }

@@ -1,4 +1,4 @@
-import { KeyedSerializer } from './keyed-serializer';
+import { KeyedSerializer, runBatch } from './keyed-serializer';
 
 interface Gate {
   promise: Promise<void>;
@@ -127,5 +127,36 @@ describe('KeyedSerializer', () => {
     );
     await Promise.all(runs);
     expect(order).toEqual(Array.from({ length: 50 }, (_, i) => i));
+  });
+});
+
+describe('runBatch', () => {
+  it("runs each key's items in batch order, keys side by side, and skips a key's items after its first failure", async () => {
+    const log: string[] = [];
+    const slowA = gate();
+    const items = ['a1', 'b1', 'a2', 'b2', 'a3'];
+    const run = runBatch(
+      new KeyedSerializer(),
+      items,
+      (item) => item[0]!,
+      async (item) => {
+        log.push(`start ${item}`);
+        if (item === 'a1') await slowA.promise;
+        if (item === 'b1') throw new Error('b1 failed');
+        return item.toUpperCase();
+      },
+    );
+    await settle();
+    expect(log).toEqual(['start a1', 'start b1']); // b went on without waiting for a; a2 waits for a1
+    slowA.open();
+    const outcomes = await run;
+    expect(log).toEqual(['start a1', 'start b1', 'start a2', 'start a3']);
+    expect(outcomes).toEqual([
+      { status: 'done', value: 'A1' },
+      { status: 'failed', error: new Error('b1 failed') },
+      { status: 'done', value: 'A2' },
+      { status: 'skipped' },
+      { status: 'done', value: 'A3' },
+    ]);
   });
 });

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { RedisClient, RedisConnections } from '../../engine/redis-connections';
 import { IngestValidationError, ValidatedEvent } from '../event-validation';
 import { IngestPipeline } from '../ingest-pipeline.service';
+import { KeyedSerializer, runBatch } from '../keyed-serializer';
 import { StreamEntry, fieldValue, flatRecord, numberOrNull, parseAutoClaim, parseReadGroup } from './stream-replies';
 
 export interface RedisStreamConsumerOptions {
@@ -92,6 +93,8 @@ export class RedisStreamConsumer {
   private stopping = false;
   /** Entries whose apply failed for a reason other than an outage, with how often (dead-lettered at the limit). */
   private readonly applyFailures = new Map<string, number>();
+  /** A batch's entries in lanes: one project's in stream order, projects side by side (see process). */
+  private readonly lanes = new KeyedSerializer();
   /** Rejects when stop() is called: what a read in flight races against. */
   private stopped: Promise<never> = new Promise<never>(() => undefined);
   private stop$: (() => void) | null = null;
@@ -304,30 +307,17 @@ export class RedisStreamConsumer {
    */
   private async process(entries: StreamEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    const lanes = new Map<string, Array<{ id: string; run: () => Promise<void> }>>();
-    for (const entry of entries) {
-      const { lane, run } = this.prepare(entry);
-      let queue = lanes.get(lane);
-      if (!queue) lanes.set(lane, (queue = []));
-      queue.push({ id: entry.id, run });
-    }
-    const done: string[] = [];
-    const failed: { first: Error | null } = { first: null };
-    await Promise.all(
-      [...lanes.values()].map(async (queue) => {
-        for (const item of queue) {
-          try {
-            await item.run();
-            done.push(item.id);
-          } catch (err) {
-            failed.first ??= err instanceof Error ? err : new Error(String(err));
-            return;
-          }
-        }
-      }),
+    const prepared = entries.map((entry) => ({ id: entry.id, ...this.prepare(entry) }));
+    const outcomes = await runBatch(
+      this.lanes,
+      prepared,
+      (p) => p.lane,
+      (p) => p.run(),
     );
+    const done = prepared.filter((_, i) => outcomes[i]!.status === 'done').map((p) => p.id);
     if (done.length > 0) await this.connections.command.xack(this.stream, this.group, ...done);
-    if (failed.first !== null) throw failed.first;
+    const failure = outcomes.find((o) => o.status === 'failed');
+    if (failure) throw failure.error instanceof Error ? failure.error : new Error(String(failure.error));
   }
 
   /**
