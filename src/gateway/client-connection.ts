@@ -5,7 +5,6 @@ import { Principal } from '../auth/principal';
 import { OutboundFrame } from '../fanout/outbound-frame';
 import { FrameSink, Subscription } from '../fanout/subscription-registry';
 
-const TEXT = { binary: false } as const;
 /** Close code for a connection whose unsent data passed WS_MAX_BUFFERED_BYTES (protocol.md §2: try again later). */
 export const CLOSE_SLOW_CONSUMER = 1013;
 
@@ -27,9 +26,9 @@ export class ClientConnection implements FrameSink {
   private allowance = 0;
 
   /**
-   * `socket`: the upgraded TCP socket under `ws`. Prepared frames are written to it directly: `ws` sends
-   * each frame synchronously in one piece (no compression, no queue), so a frame written here never lands
-   * inside one of its frames, and the same checks (open, buffered amount) hold for both.
+   * `socket`: the upgraded TCP socket under `ws`. Every data frame is written to it directly as an
+   * OutboundFrame; `ws` still writes its own control frames (close, pong), each synchronously in one piece
+   * (no compression, no queue), so a frame written here never lands inside one of its frames.
    * `onSlow`: told when the connection is closed for unread data (for the log).
    */
   constructor(
@@ -65,17 +64,9 @@ export class ClientConnection implements FrameSink {
       this.onSlow(this, backlog);
       return;
     }
-    let size: number;
-    let topic = '';
-    if (typeof frame === 'string') {
-      size = Buffer.byteLength(frame);
-      this.ws.send(frame, TEXT);
-    } else {
-      size = frame.wire.length;
-      topic = frame.topic;
-      this.socket.write(frame.wire);
-    }
-    if (size > this.maxBufferedBytes && this.socket.writableNeedDrain) this.allow(topic, size);
+    const { wire, topic } = typeof frame === 'string' ? OutboundFrame.of(frame) : frame;
+    this.socket.write(wire);
+    if (wire.length > this.maxBufferedBytes && this.socket.writableNeedDrain) this.allow(topic, wire.length);
   }
 
   private allow(topic: string, size: number): void {
