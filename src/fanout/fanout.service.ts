@@ -205,13 +205,12 @@ export class FanoutService {
   }
 
   private snapshotFrame(topicString: string, snapshot: unknown): OutboundFrame {
-    if (typeof snapshot !== 'object' || snapshot === null || !Object.isFrozen(snapshot)) {
-      return OutboundFrame.of(publishFrame(topicString, 'CREATE', snapshot), topicString);
-    }
+    const build = () => OutboundFrame.of(publishFrame(topicString, 'CREATE', snapshot), topicString);
+    if (typeof snapshot !== 'object' || snapshot === null || !Object.isFrozen(snapshot)) return build();
     let byTopic = this.sharedSnapshotFrames.get(snapshot);
     if (!byTopic) this.sharedSnapshotFrames.set(snapshot, (byTopic = new Map<string, OutboundFrame>()));
     let frame = byTopic.get(topicString);
-    if (!frame) byTopic.set(topicString, (frame = OutboundFrame.of(publishFrame(topicString, 'CREATE', snapshot), topicString)));
+    if (!frame) byTopic.set(topicString, (frame = build()));
     return frame;
   }
 
