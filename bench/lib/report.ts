@@ -58,6 +58,12 @@ export function machineInfo(): BenchReport['machine'] {
 }
 
 /** A row whose value per target comes from `pick` on each measured target's result. */
+/** A row picker that reads a target's first measurement (scenarios that measure once per target). */
+export const fromFirst =
+  <M>(f: (m: M) => number | null) =>
+  (ms: M[]): number | null =>
+    f(ms[0]!);
+
 export function rowOf<M>(
   outcome: ScenarioOutcome,
   metric: string,

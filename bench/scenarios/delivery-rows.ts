@@ -1,8 +1,8 @@
 import { Measurement } from '../lib/measure';
-import { Row, rowOf, ScenarioOutcome } from '../lib/report';
+import { fromFirst, Row, rowOf, ScenarioOutcome } from '../lib/report';
 
 /** Rows every delivery scenario prints, read from the first measurement of each target. */
-const first = (f: (x: Measurement) => number) => (ms: Measurement[]) => f(ms[0]!);
+const first = fromFirst<Measurement>;
 
 export function latencyRows(outcome: ScenarioOutcome): Row[] {
   return [

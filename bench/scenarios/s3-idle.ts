@@ -1,5 +1,5 @@
 import { ConnectMeasurement, measureConnects, membersSeed, samePlans, specsFor, workersFor } from '../lib/measure';
-import { rowOf, newOutcome, ScenarioOutcome } from '../lib/report';
+import { fromFirst, rowOf, newOutcome, ScenarioOutcome } from '../lib/report';
 import type { TargetId } from '../lib/targets';
 import { eachTarget, RunContext } from './context';
 
@@ -104,7 +104,7 @@ export async function runS3(ctx: RunContext, p: S3Params): Promise<ScenarioOutco
     );
     return [m];
   });
-  const first = (f: (m: ConnectMeasurement) => number) => (ms: ConnectMeasurement[]) => f(ms[0]!);
+  const first = fromFirst<ConnectMeasurement>;
   outcome.rows = [
     rowOf(
       outcome,

@@ -1,5 +1,5 @@
 import { ConnectMeasurement, measureConnects, membersSeed, samePlans, specsFor, workersFor } from '../lib/measure';
-import { rowOf, newOutcome, ScenarioOutcome } from '../lib/report';
+import { fromFirst, rowOf, newOutcome, ScenarioOutcome } from '../lib/report';
 import { eachTarget, RunContext } from './context';
 
 /**
@@ -50,7 +50,7 @@ export async function runS4(ctx: RunContext, p: S4Params): Promise<ScenarioOutco
     ctx.log(`  ${target.id}: ${m.clients} connected + subscribed in ${(m.connectMs / 1000).toFixed(2)} s`);
     return [m];
   });
-  const first = (f: (m: ConnectMeasurement) => number) => (ms: ConnectMeasurement[]) => f(ms[0]!);
+  const first = fromFirst<ConnectMeasurement>;
   const perCpuSecond = (m: ConnectMeasurement) => {
     const cpu = serverCpuTotalMs(m);
     return cpu > 0 ? m.clients / (cpu / 1000) : NaN;

@@ -1,6 +1,6 @@
 import { requestEnvelope } from '../lib/documents';
 import { measureStorm, membersSeed, samePlans, specsFor, StormMeasurement, workersFor } from '../lib/measure';
-import { rowOf, newOutcome, ScenarioOutcome } from '../lib/report';
+import { fromFirst, rowOf, newOutcome, ScenarioOutcome } from '../lib/report';
 import type { Backoff } from '../lib/worker-protocol';
 import { eachTarget, RunContext } from './context';
 
@@ -121,7 +121,7 @@ export async function runS6(ctx: RunContext, p: S6Params): Promise<ScenarioOutco
     outcome.notes.push(describe(target.id, m));
     return [m];
   });
-  const first = (f: (m: StormMeasurement) => number | null) => (ms: StormMeasurement[]) => f(ms[0]!);
+  const first = fromFirst<StormMeasurement>;
   outcome.rows = [
     rowOf(
       outcome,
