@@ -9,6 +9,9 @@ import {
   OnModuleInit,
   Provider,
 } from '@nestjs/common';
+import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
+import { ThrottlerStorageService, getOptionsToken, getStorageToken } from '@nestjs/throttler';
+import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 import { AuthModule } from './auth/auth.module';
 import { Bus } from './bus/bus';
@@ -24,11 +27,15 @@ import { IngestController } from './ingest/http/ingest.controller';
 import { IngestPipeline } from './ingest/ingest-pipeline.service';
 import { RedisStreamConsumer } from './ingest/redis-stream/redis-stream-consumer';
 import { HealthController } from './ops/health.controller';
+import { ConnectionLimits } from './limits/connection-limits';
+import { GuardedThrottlerStorage, IngestThrottlerGuard, ingestThrottlerOptions } from './limits/ingest-throttle';
+import { MemoryConnectionLimits } from './limits/memory/memory-connection-limits';
+import { RedisConnectionLimits } from './limits/redis/redis-connection-limits';
 import { LOGGER, createLogger } from './ops/logger';
 import { READINESS_CHECKS, ReadinessCheck, ReadinessService } from './ops/readiness.service';
 import { MemoryReadModel } from './store/memory/memory-read-model';
 import { ReadModel } from './store/read-model';
-import { RedisReadModel } from './store/redis/redis-read-model';
+import { RedisReadModel, isConnectionError } from './store/redis/redis-read-model';
 
 const SWEEP_INTERVAL_MS = 60_000;
 
@@ -109,6 +116,12 @@ function memoryEngine(): Provider[] {
     },
     { provide: Bus, useClass: MemoryBus },
     { provide: READINESS_CHECKS, useValue: [] },
+    {
+      provide: ConnectionLimits,
+      useFactory: (c: AppConfig) => new MemoryConnectionLimits({ values: c.limits, capRetryMs: c.ws.heartbeatIntervalMs }),
+      inject: [APP_CONFIG],
+    },
+    { provide: getStorageToken(), useClass: ThrottlerStorageService },
   ];
 }
 
@@ -156,6 +169,19 @@ function redisEngine(): Provider[] {
       ],
       inject: [RedisConnections, Bus, RedisStreamConsumer],
     },
+    {
+      provide: ConnectionLimits,
+      useFactory: (c: AppConfig, connections: RedisConnections, log: Logger) =>
+        new RedisConnectionLimits(connections, { values: c.limits, leaseMs: c.ws.heartbeatIntervalMs, log }),
+      inject: [APP_CONFIG, RedisConnections, LOGGER],
+    },
+    {
+      provide: getStorageToken(),
+      useFactory: (connections: RedisConnections) =>
+        // The storage takes a Redis or a Cluster (one overload each); the command connection is one of them.
+        new GuardedThrottlerStorage(new ThrottlerStorageRedisService(connections.command as Redis), isConnectionError),
+      inject: [RedisConnections],
+    },
     RedisEngineLifecycle,
   ];
 }
@@ -172,12 +198,17 @@ export class AppModule {
         { provide: LOGGER, useValue: createLogger(config.logLevel) },
         ...(config.redis ? redisEngine() : memoryEngine()),
         { provide: ReadinessService, useFactory: (checks: ReadinessCheck[]) => new ReadinessService(checks), inject: [READINESS_CHECKS] },
+        {
+          provide: getOptionsToken(),
+          useValue: ingestThrottlerOptions(config.limits.ingestPerS, config.redis?.prefix ?? ''),
+        },
+        IngestThrottlerGuard,
         ReadModelSweeper,
         FanoutService,
         IngestPipeline,
         RealtimeGateway,
       ],
-      exports: [IngestPipeline, ReadModel, LOGGER],
+      exports: [IngestPipeline, ReadModel, ConnectionLimits, LOGGER],
     };
   }
 }

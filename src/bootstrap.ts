@@ -8,8 +8,11 @@ import type { Logger } from 'pino';
 import { AppModule } from './app.module';
 import { TokenVerifier } from './auth/token-verifier';
 import { AppConfig } from './config/app-config';
+import { ApiError } from './errors/api-error';
 import { ApiExceptionFilter, sendApiError, toApiError } from './errors/api-exception.filter';
+import { ClientTransport } from './gateway/client-transport';
 import { RealtimeWsAdapter } from './gateway/realtime-ws.adapter';
+import { ConnectionLimits } from './limits/connection-limits';
 import { LOGGER } from './ops/logger';
 import { ReadinessService } from './ops/readiness.service';
 
@@ -43,9 +46,24 @@ export async function createApp(config: AppConfig): Promise<RunningApp> {
   const log = app.get<Logger>(LOGGER);
   app.useLogger(new NestPinoLogger(log));
   const readiness = app.get(ReadinessService);
+  const transport = new ClientTransport(config.trustProxy);
   app.useWebSocketAdapter(
-    new RealtimeWsAdapter(app, { config, verifier: app.get(TokenVerifier), log, draining: () => readiness.isDraining }),
+    new RealtimeWsAdapter(app, {
+      config,
+      verifier: app.get(TokenVerifier),
+      limits: app.get(ConnectionLimits),
+      transport,
+      log,
+      draining: () => readiness.isDraining,
+    }),
   );
+  if (config.requireTls) {
+    // REQUIRE_TLS covers the API too; health probes stay reachable for the orchestrator.
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      if (!req.path.startsWith('/v1/') || transport.isSecure(req)) return next();
+      sendApiError(res, new ApiError('tls_required', 'this service accepts TLS connections only: use https://'));
+    });
+  }
   app.use(json({ limit: config.ingest.maxBodyBytes, type: ['application/json', 'application/*+json'] }));
   // Body-parser failures (too large, not JSON) happen before routing: answer them with the same JSON errors.
   app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {

@@ -30,8 +30,72 @@ describe('loadConfig defaults (operations.md §2, ingest.md)', () => {
       maxBodyBytes: expect.any(Number),
       dedupeTtlS: 3600,
     });
-    expect(c.retention).toEqual({ closedRequestTtlS: 86_400, eventsTtlS: 3600 });
+    expect(c.retention).toEqual({ closedRequestTtlS: 86_400, eventsTtlS: 3600, tombstoneTtlS: 86_400 });
+    expect(c.limits).toEqual({
+      connPerUserPerMin: 60,
+      connPerIpPerMin: 600,
+      maxConnPerUser: 50,
+      maxConnPerProject: 20_000,
+      framesPerS: 20,
+      framesBurst: 100,
+      maxSubscriptionsPerConn: 1000,
+      ingestPerS: 200,
+    });
+    expect(c.tls).toBeUndefined();
+    expect(c.requireTls).toBe(false);
+    expect(c.trustProxy).toBe(false);
     expect(c.logLevel).toBe('info');
+  });
+
+  it('reads the limits, TLS and proxy settings (operations.md §2-3)', () => {
+    const c = loadConfig({
+      ...base,
+      RATE_CONN_PER_USER_PER_MIN: '5',
+      RATE_CONN_PER_IP_PER_MIN: '7',
+      MAX_CONN_PER_USER: '2',
+      MAX_CONN_PER_PROJECT: '3',
+      RATE_FRAMES_PER_S: '4',
+      RATE_FRAMES_BURST: '8',
+      MAX_SUBSCRIPTIONS_PER_CONN: '9',
+      INGEST_RATE_PER_S: '10',
+      CLOSED_REQUEST_TTL_S: '100',
+      TLS_CERT_FILE: '/etc/tls/tls.crt',
+      TLS_KEY_FILE: '/etc/tls/tls.key',
+      REQUIRE_TLS: 'true',
+      TRUST_PROXY: 'loopback, 10.0.0.0/8',
+    });
+    expect(c.limits).toEqual({
+      connPerUserPerMin: 5,
+      connPerIpPerMin: 7,
+      maxConnPerUser: 2,
+      maxConnPerProject: 3,
+      framesPerS: 4,
+      framesBurst: 8,
+      maxSubscriptionsPerConn: 9,
+      ingestPerS: 10,
+    });
+    expect(c.retention.tombstoneTtlS).toBe(100);
+    expect(loadConfig({ ...base, DELETE_TOMBSTONE_TTL_S: '5' }).retention.tombstoneTtlS).toBe(5);
+    expect(c.tls).toEqual({ certFile: '/etc/tls/tls.crt', keyFile: '/etc/tls/tls.key' });
+    expect(c.requireTls).toBe(true);
+    expect(c.trustProxy).toEqual(['loopback', '10.0.0.0/8']);
+    expect(loadConfig({ ...base, TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(loadConfig({ ...base, TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ ...base, TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+  });
+
+  it('refuses bad limits, a lone TLS file and a TRUST_PROXY that is not an address list, all at once', () => {
+    const e = configError({
+      ...base,
+      MAX_CONN_PER_USER: '0',
+      RATE_FRAMES_PER_S: 'fast',
+      TLS_CERT_FILE: '/etc/tls/tls.crt',
+      REQUIRE_TLS: 'maybe',
+      TRUST_PROXY: 'not-an-address',
+    });
+    for (const name of ['MAX_CONN_PER_USER', 'RATE_FRAMES_PER_S', 'TLS_KEY_FILE', 'REQUIRE_TLS', 'TRUST_PROXY']) {
+      expect(e.message).toContain(name);
+    }
   });
 
   it('takes a listen backlog and a drain window, and refuses values out of range', () => {

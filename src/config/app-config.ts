@@ -1,3 +1,4 @@
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 
 /**
@@ -17,6 +18,10 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
         .min(min, { message: `must be at least ${min}` })
         .max(max, { message: `must be at most ${max}` }),
     );
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const optionalText = z
   .string()
@@ -64,8 +69,50 @@ const envSchema = z.object({
     .default('rt:'),
   INGEST_CLAIM_IDLE_MS: int(100).default(30_000),
   INGEST_STREAM_MAXLEN: int(1).default(100_000),
+  RATE_CONN_PER_USER_PER_MIN: int(1).default(60),
+  RATE_CONN_PER_IP_PER_MIN: int(1).default(600),
+  MAX_CONN_PER_USER: int(1).default(50),
+  MAX_CONN_PER_PROJECT: int(1).default(20_000),
+  RATE_FRAMES_PER_S: int(1).default(20),
+  RATE_FRAMES_BURST: int(1).default(100),
+  MAX_SUBSCRIPTIONS_PER_CONN: int(1).default(1000),
+  INGEST_RATE_PER_S: int(1).default(200),
+  DELETE_TOMBSTONE_TTL_S: int(0).optional(),
+  TRUST_PROXY: z
+    .string()
+    .transform((v, ctx) => {
+      const parsed = parseTrustProxy(v);
+      if (typeof parsed === 'string') {
+        ctx.addIssue({ code: 'custom', message: parsed });
+        return z.NEVER;
+      }
+      return parsed;
+    })
+    .optional(),
+  TLS_CERT_FILE: optionalText,
+  TLS_KEY_FILE: optionalText,
+  REQUIRE_TLS: bool.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
+
+/**
+ * TRUST_PROXY, with Express's `trust proxy` semantics: `true` trusts every hop, a number trusts that many
+ * hops in front of the service, a list of addresses or subnets (and the names `loopback`, `linklocal`,
+ * `uniquelocal`) trusts those peers; unset or `false` trusts none.
+ */
+export type TrustProxy = boolean | number | readonly string[];
+
+/** Limits of operations.md §3, each named after its variable. */
+export type LimitsConfig = Readonly<{
+  connPerUserPerMin: number;
+  connPerIpPerMin: number;
+  maxConnPerUser: number;
+  maxConnPerProject: number;
+  framesPerS: number;
+  framesBurst: number;
+  maxSubscriptionsPerConn: number;
+  ingestPerS: number;
+}>;
 
 export type AppConfig = Readonly<{
   port: number;
@@ -92,7 +139,15 @@ export type AppConfig = Readonly<{
   retention: Readonly<{
     closedRequestTtlS: number;
     eventsTtlS: number;
+    /** How long a delete keeps an older update or create of the deleted document out (default: closedRequestTtlS). */
+    tombstoneTtlS: number;
   }>;
+  limits: LimitsConfig;
+  /** Serve https/wss from these PEM files (re-read when they change). */
+  tls?: Readonly<{ certFile: string; keyFile: string }>;
+  /** Refuse handshakes and API calls that did not arrive over TLS (own TLS, or a trusted proxy's X-Forwarded-Proto). */
+  requireTls: boolean;
+  trustProxy: TrustProxy;
   history: Readonly<{ requests: number; messages: number; events: number }>;
   /** `maxBufferedBytes`: unsent outbound data a connection may hold before it is closed with 1013. */
   ws: Readonly<{ heartbeatIntervalMs: number; maxPayloadBytes: number; maxBufferedBytes: number }>;
@@ -134,6 +189,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'GLOBAL_SECRET_OR_PUB_KEY: must be a PEM public key (-----BEGIN PUBLIC KEY----- ...); use GLOBAL_SECRET for a shared secret',
     );
   }
+  if (present(env.TLS_CERT_FILE) !== undefined && present(env.TLS_KEY_FILE) === undefined) {
+    problems.push('TLS_KEY_FILE: required when TLS_CERT_FILE is set (both or neither)');
+  }
+  if (present(env.TLS_KEY_FILE) !== undefined && present(env.TLS_CERT_FILE) === undefined) {
+    problems.push('TLS_CERT_FILE: required when TLS_KEY_FILE is set (both or neither)');
+  }
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
   return {
@@ -155,7 +216,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxBodyBytes: e.INGEST_MAX_BODY_BYTES,
       dedupeTtlS: e.INGEST_DEDUPE_TTL_S,
     },
-    retention: { closedRequestTtlS: e.CLOSED_REQUEST_TTL_S, eventsTtlS: e.EVENTS_TTL_S },
+    retention: {
+      closedRequestTtlS: e.CLOSED_REQUEST_TTL_S,
+      eventsTtlS: e.EVENTS_TTL_S,
+      tombstoneTtlS: e.DELETE_TOMBSTONE_TTL_S ?? e.CLOSED_REQUEST_TTL_S,
+    },
+    limits: {
+      connPerUserPerMin: e.RATE_CONN_PER_USER_PER_MIN,
+      connPerIpPerMin: e.RATE_CONN_PER_IP_PER_MIN,
+      maxConnPerUser: e.MAX_CONN_PER_USER,
+      maxConnPerProject: e.MAX_CONN_PER_PROJECT,
+      framesPerS: e.RATE_FRAMES_PER_S,
+      framesBurst: e.RATE_FRAMES_BURST,
+      maxSubscriptionsPerConn: e.MAX_SUBSCRIPTIONS_PER_CONN,
+      ingestPerS: e.INGEST_RATE_PER_S,
+    },
+    ...(e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { tls: { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE } } : {}),
+    requireTls: e.REQUIRE_TLS,
+    trustProxy: e.TRUST_PROXY ?? false,
     history: {
       requests: e.WS_HISTORY_REQUESTS_LIMIT,
       messages: e.WS_HISTORY_MESSAGES_LIMIT,
@@ -182,6 +260,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       : {}),
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/** Parses TRUST_PROXY; a string answer is the problem with it. */
+function parseTrustProxy(raw: string): TrustProxy | string {
+  const v = raw.trim();
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  if (/^\d+$/.test(v)) return Number(v);
+  const list = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  try {
+    proxyaddr.compile(list);
+  } catch (err) {
+    return `must be true, false, a hop count, or a comma-separated list of addresses, subnets or loopback/linklocal/uniquelocal (${(err as Error).message})`;
+  }
+  return list;
 }
 
 /** Values never echoed in errors: keys, tokens, and URLs that may carry passwords. */

@@ -6,9 +6,11 @@ import { TopicRead } from '../store/read-model';
 import { Topic } from '../protocol/topic-grammar';
 import * as f from '../../test/helpers/factories';
 import { waitFor } from '../../test/helpers/wait-for';
+import { loadConfig } from '../config/app-config';
+import { MemoryConnectionLimits } from '../limits/memory/memory-connection-limits';
 import { FanoutService } from './fanout.service';
 import { OutboundFrame } from './outbound-frame';
-import { FrameSink, Subscription } from './subscription-registry';
+import { FrameSink, ProjectSeat, Subscription } from './subscription-registry';
 
 /** A read model whose subscribe reads wait on gates placed before and after the actual read. */
 class GatedReadModel extends MemoryReadModel {
@@ -29,11 +31,14 @@ function gate(): { promise: Promise<void>; open: () => void } {
 }
 
 class Sink implements FrameSink {
-  readonly id = 'c1';
   readonly subscriptions = new Map<string, Subscription>();
+  readonly seats = new Map<string, ProjectSeat>();
   closed = false;
   readonly frames: any[] = [];
-  constructor(readonly userId: string) {}
+  constructor(
+    readonly userId: string,
+    readonly id = 'c1',
+  ) {}
   send(frame: OutboundFrame): void {
     this.frames.push(JSON.parse(frame.payload.toString()));
   }
@@ -42,9 +47,11 @@ class Sink implements FrameSink {
 const STORE_OPTIONS = { history: { requests: 100, messages: 300, events: 20 }, closedRequestTtlS: 60, eventsTtlS: 3600, dedupeTtlS: 60 };
 
 /** A fan-out over a memory store and bus, and an ingest that applies then publishes like the pipeline. */
-function harness<S extends MemoryReadModel>(store: S) {
+function harness<S extends MemoryReadModel>(store: S, env: Record<string, string> = {}) {
   const bus = new MemoryBus();
-  const fanout = new FanoutService(store, bus, pino({ level: 'silent' }));
+  const config = loadConfig({ GLOBAL_SECRET: 'x', ...env });
+  const limits = new MemoryConnectionLimits({ values: config.limits, capRetryMs: 1000 });
+  const fanout = new FanoutService(store, bus, pino({ level: 'silent' }), limits, config);
   const ingest = async (raw: unknown) => {
     const v = validateEnvelope(raw, 0, { maxEventBytes: 1 << 20 });
     const r = await store.apply(v.event, Date.now());

@@ -3,10 +3,13 @@ import type { Logger } from 'pino';
 import { audienceOf, audienceUserIds, canSee, canSeeRequest, memberUserId, scopeOf, viewerKey } from '../access/member-access';
 import { decideSubscribe } from '../access/subscribe-decision';
 import { Bus } from '../bus/bus';
+import { AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
 import { Change, Envelope } from '../domain/changes';
 import { REQUEST_STATUS, RequestDoc, WireProjectUser, isListed, requestStub } from '../domain/documents';
 import { FrameErrorCode, Method, errorFrame, publishFrame } from '../protocol/frames';
 import { parseTopic, topics } from '../protocol/topic-grammar';
+import { ConnectionLimits } from '../limits/connection-limits';
 import { ReadModel } from '../store/read-model';
 import { LOGGER } from '../ops/logger';
 import { OutboundFrame } from './outbound-frame';
@@ -94,12 +97,19 @@ export class FanoutService {
    */
   private readonly sharedSnapshotFrames = new WeakMap<object, Map<string, OutboundFrame>>();
 
+  private readonly tooManySubscriptions: string;
+  private readonly maxSubscriptions: number;
+
   constructor(
     private readonly store: ReadModel,
     private readonly bus: Bus,
     @Inject(LOGGER) private readonly log: Logger,
+    private readonly limits: ConnectionLimits,
+    @Inject(APP_CONFIG) config: AppConfig,
   ) {
     bus.onEnvelope((env) => this.onEnvelope(env));
+    this.maxSubscriptions = config.limits.maxSubscriptionsPerConn;
+    this.tooManySubscriptions = `at most ${this.maxSubscriptions} subscriptions per connection (MAX_SUBSCRIPTIONS_PER_CONN): unsubscribe from one first`;
   }
 
   /** Number of live and pending subscriptions on this replica. */
@@ -123,15 +133,20 @@ export class FanoutService {
       sink.send(OutboundFrame.of(errorFrame(topicString, 'unknown_topic', 'no topic has this shape')));
       return;
     }
-    const project = this.project(topic.projectId);
     let sub = sink.subscriptions.get(topicString);
     const isNew = !sub;
+    if (isNew && sink.subscriptions.size >= this.maxSubscriptions) {
+      sink.send(OutboundFrame.of(errorFrame(topicString, 'too_many_subscriptions', this.tooManySubscriptions)));
+      return;
+    }
+    const project = this.project(topic.projectId);
     if (sub) {
       if (!sub.pending) project.suspend(sub);
     } else {
       sub = new Subscription(sink, topicString, topic);
       sink.subscriptions.set(topicString, sub);
       project.addPending(sub);
+      this.takeSeat(sink, topic.projectId);
     }
     const held = sub;
     const answer = this.answer(sink, held, project, isNew);
@@ -146,12 +161,23 @@ export class FanoutService {
   private async answer(sink: FrameSink, held: Subscription, project: ProjectSubscriptions, join: boolean, resync = false): Promise<void> {
     const { topic, topicString } = held;
     let answered = false;
+    // Asked for when the subscription was registered, answered by now or soon: it never delays the read.
+    const seat = sink.seats.get(topic.projectId)?.granted;
     try {
       // Joined before the read, so that no envelope applied after the read can be missed.
       if (join) await this.bus.join(topic.projectId);
       const read = await this.store.readForSubscribe(topic, sink.userId);
+      const seated = seat === undefined || (await seat);
       if (sink.subscriptions.get(topicString) !== held) return; // unsubscribed or closed meanwhile
       if (held.pending === null) return; // a concurrent re-subscribe already answered
+      if (!seated) {
+        this.log.info(
+          { conn: sink.id, user: sink.userId, project: topic.projectId, topic: topicString },
+          'subscription refused: project full',
+        );
+        this.end(held, 'too_many_connections', `this project has the most connections allowed (MAX_CONN_PER_PROJECT); try again later`);
+        return;
+      }
       const decision = decideSubscribe(topic, sink.userId, read);
       if (!decision.ok && resync && (read.seq === 0 || read.seq < held.snapshotSeq)) {
         // The store went back (restarted empty, reload in progress): what this subscription was granted on
@@ -454,8 +480,25 @@ export class FanoutService {
     sub.sink.send(OutboundFrame.of(errorFrame(sub.topicString, code, message)));
   }
 
+  /** The first subscription of a connection in a project asks for its place there; the others share it. */
+  private takeSeat(sink: FrameSink, projectId: string): void {
+    const seat = sink.seats.get(projectId);
+    if (seat) seat.subscriptions++;
+    else sink.seats.set(projectId, { subscriptions: 1, granted: this.limits.joinProject(sink.id, projectId) });
+  }
+
+  private freeSeat(sink: FrameSink, projectId: string): void {
+    const seat = sink.seats.get(projectId);
+    if (!seat || --seat.subscriptions > 0) return;
+    sink.seats.delete(projectId);
+    this.limits.leaveProject(sink.id, projectId);
+  }
+
   private drop(sub: Subscription): void {
-    if (sub.sink.subscriptions.get(sub.topicString) === sub) sub.sink.subscriptions.delete(sub.topicString);
+    if (sub.sink.subscriptions.get(sub.topicString) === sub) {
+      sub.sink.subscriptions.delete(sub.topicString);
+      this.freeSeat(sub.sink, sub.projectId);
+    }
     const project = this.projects.get(sub.projectId);
     if (!project) return;
     project.remove(sub);

@@ -4,12 +4,24 @@ import { Envelope } from '../domain/changes';
 import { Topic } from '../protocol/topic-grammar';
 import { OutboundFrame } from './outbound-frame';
 
+/**
+ * A connection's place among a project's connections (MAX_CONN_PER_PROJECT), taken by its first subscription
+ * there and shared by all of them; given back when the last one goes.
+ */
+export interface ProjectSeat {
+  subscriptions: number;
+  /** Resolves false when the project was full: every subscription waiting on it is refused. */
+  readonly granted: Promise<boolean>;
+}
+
 /** What delivery needs of a client connection; the gateway's socket wrapper implements it. */
 export interface FrameSink {
   readonly id: string;
   readonly userId: string;
   /** Topic string → subscription held by this connection. */
   readonly subscriptions: Map<string, Subscription>;
+  /** Project id → this connection's place among the project's connections. */
+  readonly seats: Map<string, ProjectSeat>;
   readonly closed: boolean;
   send(frame: OutboundFrame): void;
 }

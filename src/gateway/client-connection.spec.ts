@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { OutboundFrame } from '../fanout/outbound-frame';
+import { FrameRateLimiter } from '../limits/frame-rate-limiter';
 import { CLOSE_SLOW_CONSUMER, ClientConnection } from './client-connection';
 
 const CAP = 1000;
@@ -30,7 +31,15 @@ function connection() {
   const socket = new StuckSocket();
   const closes: number[] = [];
   const ws = { OPEN: 1, readyState: 1, close: (code: number) => ((ws.readyState = 2), closes.push(code)) };
-  const conn = new ClientConnection(ws as unknown as WebSocket, { userId: 'u1' }, socket as unknown as Duplex, CAP, () => undefined);
+  const conn = new ClientConnection(
+    'conn-1',
+    ws as unknown as WebSocket,
+    { userId: 'u1' },
+    socket as unknown as Duplex,
+    CAP,
+    () => undefined,
+    new FrameRateLimiter(20, 100, 0),
+  );
   return { conn, socket, closes };
 }
 

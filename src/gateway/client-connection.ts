@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { Principal } from '../auth/principal';
 import { OutboundFrame } from '../fanout/outbound-frame';
-import { FrameSink, Subscription } from '../fanout/subscription-registry';
+import { FrameSink, ProjectSeat, Subscription } from '../fanout/subscription-registry';
+import { FrameRateLimiter } from '../limits/frame-rate-limiter';
 
 /** Close code for a connection whose unsent data passed WS_MAX_BUFFERED_BYTES (protocol.md §2: try again later). */
 export const CLOSE_SLOW_CONSUMER = 1013;
@@ -16,8 +16,8 @@ const MAX_OVERSIZED_TOPICS = 4;
 
 /** One authenticated WebSocket and what the service keeps about it. */
 export class ClientConnection implements FrameSink {
-  readonly id = randomUUID();
   readonly subscriptions = new Map<string, Subscription>();
+  readonly seats = new Map<string, ProjectSeat>();
   /** Something arrived since the last heartbeat sweep. */
   alive = true;
   /** Per topic (at most MAX_OVERSIZED_TOPICS), the largest frame over WS_MAX_BUFFERED_BYTES written since the socket last drained. */
@@ -32,11 +32,15 @@ export class ClientConnection implements FrameSink {
    * `onSlow`: told when the connection is closed for unread data (for the log).
    */
   constructor(
+    /** Chosen at the handshake, where the connection limits counted it. */
+    readonly id: string,
     readonly ws: WebSocket,
     readonly principal: Principal,
     private readonly socket: Duplex,
     private readonly maxBufferedBytes: number,
     private readonly onSlow: (conn: ClientConnection, buffered: number) => void,
+    /** RATE_FRAMES_PER_S / RATE_FRAMES_BURST for the frames this client sends. */
+    readonly frameRate: FrameRateLimiter,
   ) {}
 
   get userId(): string {

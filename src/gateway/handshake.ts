@@ -2,6 +2,7 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { extractToken } from '../auth/principal';
 import { ApiError } from '../errors/api-error';
+import { Admission, CONNECTION_RATE_WINDOW_MS, retryAfterSeconds } from '../limits/connection-limits';
 
 /** The path part of a request target, with a trailing slash ignored (`/ws/` and `/ws` are one path). */
 export function requestPath(url: string | undefined): string {
@@ -29,4 +30,30 @@ export function refuseUpgrade(socket: Duplex, error: ApiError): void {
     ...(typeof retry === 'number' ? [`Retry-After: ${retry}`] : []),
   ];
   socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
+}
+
+/** The 429 answer to a handshake over a limit: which limit, its value, its window, when to come back. */
+export function limitRefusal(refused: Extract<Admission, { ok: false }>): ApiError {
+  const retry_after_s = retryAfterSeconds(refused.retryAfterMs);
+  const window_s = CONNECTION_RATE_WINDOW_MS / 1000;
+  switch (refused.limit) {
+    case 'RATE_CONN_PER_USER_PER_MIN':
+      return new ApiError(
+        'rate_limited',
+        `too many new connections for this user: at most ${refused.max} per minute (RATE_CONN_PER_USER_PER_MIN)`,
+        { limit: refused.max, window_s, retry_after_s },
+      );
+    case 'RATE_CONN_PER_IP_PER_MIN':
+      return new ApiError(
+        'rate_limited',
+        `too many new connections from this address: at most ${refused.max} per minute (RATE_CONN_PER_IP_PER_MIN)`,
+        { limit: refused.max, window_s, retry_after_s },
+      );
+    case 'MAX_CONN_PER_USER':
+      return new ApiError(
+        'too_many_connections',
+        `this user has ${refused.max} open connections, the most allowed (MAX_CONN_PER_USER); close one first`,
+        { limit: refused.max, retry_after_s },
+      );
+  }
 }

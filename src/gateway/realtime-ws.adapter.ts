@@ -1,5 +1,6 @@
 import { INestApplicationContext } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
+import { randomUUID } from 'node:crypto';
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -7,7 +8,18 @@ import { WebSocketServer } from 'ws';
 import { TokenVerifier } from '../auth/token-verifier';
 import { AppConfig } from '../config/app-config';
 import { ApiError } from '../errors/api-error';
-import { normalizePath, refuseUpgrade, requestPath, tokenOf } from './handshake';
+import { ConnectionLimits } from '../limits/connection-limits';
+import { ClientTransport } from './client-transport';
+import { limitRefusal, normalizePath, refuseUpgrade, requestPath, tokenOf } from './handshake';
+
+export interface RealtimeWsAdapterDeps {
+  config: AppConfig;
+  verifier: TokenVerifier;
+  limits: ConnectionLimits;
+  transport: ClientTransport;
+  log: Logger;
+  draining: () => boolean;
+}
 
 /**
  * The WebSocket adapter: owns the HTTP `upgrade` event so that a handshake is authenticated before it is
@@ -20,13 +32,13 @@ import { normalizePath, refuseUpgrade, requestPath, tokenOf } from './handshake'
 export class RealtimeWsAdapter extends WsAdapter {
   constructor(
     app: INestApplicationContext,
-    private readonly deps: { config: AppConfig; verifier: TokenVerifier; log: Logger; draining: () => boolean },
+    private readonly deps: RealtimeWsAdapterDeps,
   ) {
     super(app);
   }
 
   override create(): WebSocketServer {
-    const { config, verifier, log, draining } = this.deps;
+    const { config, verifier, limits, transport, log, draining } = this.deps;
     const wss = new WebSocketServer({
       noServer: true,
       maxPayload: config.ws.maxPayloadBytes,
@@ -47,14 +59,44 @@ export class RealtimeWsAdapter extends WsAdapter {
         refuseUpgrade(socket, new ApiError('unavailable', 'this replica is shutting down; connect again to reach another one'));
         return;
       }
+      if (config.requireTls && !transport.isSecure(req)) {
+        refuseUpgrade(socket, new ApiError('tls_required', 'this service accepts TLS connections only: connect with wss://'));
+        return;
+      }
+      const ip = transport.clientIp(req);
       const result = verifier.verify(tokenOf(req));
       if (!result.ok) {
-        log.info({ reason: result.reason, ip: req.socket.remoteAddress }, 'connection refused');
+        log.info({ reason: result.reason, ip }, 'connection refused');
         refuseUpgrade(socket, new ApiError('unauthorized', result.message));
         return;
       }
       const principal = result.principal;
-      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, principal, socket));
+      const connId = randomUUID();
+      const userId = principal.userId;
+      limits.admit({ connId, userId, ip }).then(
+        (admission) => {
+          if (!admission.ok) {
+            log.info({ reason: admission.limit, user: userId, ip }, 'connection refused');
+            refuseUpgrade(socket, limitRefusal(admission));
+            return;
+          }
+          // The client may have gone, or the replica started draining, while the limits were checked.
+          if (socket.destroyed || draining()) {
+            limits.release(connId, userId);
+            if (!socket.destroyed)
+              refuseUpgrade(socket, new ApiError('unavailable', 'this replica is shutting down; connect again to reach another one'));
+            return;
+          }
+          wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, principal, socket, connId));
+        },
+        (err: unknown) => {
+          log.warn({ err, user: userId, ip }, 'connection refused: limits unavailable');
+          refuseUpgrade(
+            socket,
+            new ApiError('unavailable', 'connection limits cannot be checked right now (engine unreachable); try again'),
+          );
+        },
+      );
     });
     wss.on('error', (err) => log.error({ err }, 'websocket server error'));
     return wss;

@@ -8,6 +8,8 @@ import { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { FanoutService } from '../fanout/fanout.service';
 import { OutboundFrame } from '../fanout/outbound-frame';
+import { ConnectionLimits } from '../limits/connection-limits';
+import { FrameRateLimiter } from '../limits/frame-rate-limiter';
 import { LOGGER } from '../ops/logger';
 import { ReadinessService } from '../ops/readiness.service';
 import { PING_FRAME, PONG_FRAME, errorFrame, meFrame, parseClientFrame } from '../protocol/frames';
@@ -16,6 +18,8 @@ import { ClientConnection } from './client-connection';
 const PING = OutboundFrame.of(PING_FRAME);
 const PONG = OutboundFrame.of(PONG_FRAME);
 export const CLOSE_TOKEN_EXPIRED = 4001;
+/** Close code for a client that kept sending far over RATE_FRAMES_PER_S (protocol.md §2.3: policy). */
+export const CLOSE_POLICY = 1008;
 /** Connections handled per event-loop turn by the heartbeat sweep. */
 const SWEEP_SLICE = 500;
 /** A draining replica closes connections in one slice per this many ms of SHUTDOWN_DRAIN_MS. */
@@ -37,13 +41,24 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
   private readonly expiring = new Set<ClientConnection>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private expiryTimer: NodeJS.Timeout | null = null;
+  private readonly rateLimited: OutboundFrame;
 
   constructor(
     private readonly fanout: FanoutService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly log: Logger,
     private readonly readiness: ReadinessService,
-  ) {}
+    private readonly limits: ConnectionLimits,
+  ) {
+    const { framesPerS, framesBurst } = config.limits;
+    this.rateLimited = OutboundFrame.of(
+      errorFrame(
+        null,
+        'rate_limited',
+        `too many frames: at most ${framesPerS} per second, bursts of ${framesBurst} (RATE_FRAMES_PER_S, RATE_FRAMES_BURST); frames over it are dropped`,
+      ),
+    );
+  }
 
   get connectionCount(): number {
     return this.connections.size;
@@ -55,6 +70,12 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
   }
   private slowCloses = 0;
 
+  /** Connections closed with 1008 for sending far too many frames since the start. */
+  get abusiveCloses(): number {
+    return this.abuseCloses;
+  }
+  private abuseCloses = 0;
+
   afterInit(): void {
     this.sweepTimer = setInterval(() => this.sweep(), this.config.ws.heartbeatIntervalMs);
     this.sweepTimer.unref();
@@ -62,11 +83,21 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
     this.expiryTimer.unref();
   }
 
-  handleConnection(ws: WebSocket, principal: Principal, socket: Duplex): void {
-    const conn = new ClientConnection(ws, principal, socket, this.config.ws.maxBufferedBytes, (slow, buffered) => {
-      this.slowCloses++;
-      this.log.info({ conn: slow.id, user: slow.userId, buffered }, 'slow consumer closed (1013)');
-    });
+  /** `connId`: chosen by the adapter, which counted the connection under that id (see ConnectionLimits). */
+  handleConnection(ws: WebSocket, principal: Principal, socket: Duplex, connId: string): void {
+    const { framesPerS, framesBurst } = this.config.limits;
+    const conn = new ClientConnection(
+      connId,
+      ws,
+      principal,
+      socket,
+      this.config.ws.maxBufferedBytes,
+      (slow, buffered) => {
+        this.slowCloses++;
+        this.log.info({ conn: slow.id, user: slow.userId, buffered }, 'slow consumer closed (1013)');
+      },
+      new FrameRateLimiter(framesPerS, framesBurst, Date.now()),
+    );
     this.connections.add(conn);
     ws.on('message', (data: RawData, isBinary: boolean) => {
       try {
@@ -81,6 +112,7 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
       this.connections.delete(conn);
       this.expiring.delete(conn);
       this.fanout.disconnect(conn);
+      this.limits.release(conn.id, conn.userId);
     });
     ws.on('error', (err) => this.log.debug({ err, conn: conn.id }, 'socket error'));
     if (principal.expiresAt !== undefined) this.expiring.add(conn);
@@ -118,6 +150,13 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
 
   private onFrame(conn: ClientConnection, data: Buffer, isBinary: boolean): void {
     conn.alive = true;
+    // Before parsing: the cost a flood would impose is the parse itself.
+    const verdict = conn.frameRate.take(Date.now());
+    if (verdict !== 'ok') {
+      if (verdict === 'notify') conn.send(this.rateLimited);
+      else if (verdict === 'close') this.closeAbusive(conn);
+      return;
+    }
     const parsed = parseClientFrame(data, isBinary);
     if (!parsed.ok) {
       conn.send(errorFrame(parsed.topic, parsed.code, parsed.message));
@@ -175,6 +214,13 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
         this.closeExpired(conn);
       }
     }
+  }
+
+  private closeAbusive(conn: ClientConnection): void {
+    if (conn.closed) return;
+    this.abuseCloses++;
+    this.log.info({ conn: conn.id, user: conn.userId }, 'connection closed for sending too many frames (1008)');
+    conn.ws.close(CLOSE_POLICY, 'too many frames: far over RATE_FRAMES_PER_S for several seconds');
   }
 
   private closeExpired(conn: ClientConnection): void {

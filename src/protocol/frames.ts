@@ -12,6 +12,7 @@ export const ERROR_CODES = [
   'not_found',
   'rate_limited',
   'too_many_subscriptions',
+  'too_many_connections',
   'internal',
 ] as const;
 export type FrameErrorCode = (typeof ERROR_CODES)[number];

@@ -1,0 +1,60 @@
+/**
+ * Lua scripts of the Redis connection limits. Times are the caller's milliseconds; places are zset members
+ * (connection ids) scored by admission time (rates) or by the end of their lease (open connections).
+ */
+
+/**
+ * A handshake: KEYS[1] the user's rate window, KEYS[2] the address's, KEYS[3] the user's open connections.
+ * ARGV: now, window, user rate, address rate, user cap, connection id, lease.
+ * Returns {0, 0} when admitted (counted in all three), else {1 | 2 | 3, ms until the window frees a place}
+ * for the user's rate, the address's rate, the user's cap; a refused handshake counts nowhere.
+ */
+export const ADMIT_SCRIPT = `
+local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local limits = { tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]) }
+local conn, lease = ARGV[6], tonumber(ARGV[7])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+for i = 1, 2 do
+  if redis.call('ZCARD', KEYS[i]) >= limits[i] then
+    local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+    return { i, tonumber(oldest[2]) + window - now }
+  end
+end
+if redis.call('ZCARD', KEYS[3]) >= limits[3] then return { 3, 0 } end
+for i = 1, 2 do
+  redis.call('ZADD', KEYS[i], now, conn)
+  redis.call('PEXPIRE', KEYS[i], window)
+end
+redis.call('ZADD', KEYS[3], now + lease, conn)
+redis.call('PEXPIRE', KEYS[3], lease)
+return { 0, 0 }
+`;
+
+/**
+ * A connection's first subscription in a project: KEYS[1] the project's open connections.
+ * ARGV: now, lease, cap, connection id. Returns 1 when the connection holds a place (already, or now), 0 when
+ * the cap is reached.
+ */
+export const JOIN_PROJECT_SCRIPT = `
+local now, lease, cap, conn = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if not redis.call('ZSCORE', KEYS[1], conn) and redis.call('ZCARD', KEYS[1]) >= cap then return 0 end
+redis.call('ZADD', KEYS[1], now + lease, conn)
+redis.call('PEXPIRE', KEYS[1], lease)
+return 1
+`;
+
+/**
+ * Lease renewal: KEYS the zsets (one slot), ARGV[1] the new lease end, ARGV[2] the lease, then one member per
+ * key. Each key keeps a TTL of one lease after its last renewal, so a key whose replicas all died goes too.
+ */
+export const RENEW_SCRIPT = `
+local until, lease = ARGV[1], tonumber(ARGV[2])
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], until, ARGV[i + 2])
+  redis.call('PEXPIRE', KEYS[i], lease)
+end
+return #KEYS
+`;

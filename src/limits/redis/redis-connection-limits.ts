@@ -1,0 +1,215 @@
+import type { Logger } from 'pino';
+import { RedisClient, RedisConnections } from '../../engine/redis-connections';
+import { isConnectionError } from '../../store/redis/redis-read-model';
+import {
+  Admission,
+  CONNECTION_RATE_WINDOW_MS,
+  ConnectionLimitName,
+  ConnectionLimitValues,
+  ConnectionLimits,
+  ConnectionTicket,
+} from '../connection-limits';
+import { ADMIT_SCRIPT, JOIN_PROJECT_SCRIPT, RENEW_SCRIPT } from './limit-scripts';
+
+export interface RedisConnectionLimitsOptions {
+  values: ConnectionLimitValues;
+  /** How long a place outlives its last renewal (WS_HEARTBEAT_INTERVAL_MS); renewed three times per lease. */
+  leaseMs: number;
+  now?: () => number;
+  log?: Logger;
+}
+
+interface LimitScripts {
+  rtAdmit(ru: string, ri: string, cu: string, ...args: Array<string | number>): Promise<[number, number]>;
+  rtJoinProject(conns: string, ...args: Array<string | number>): Promise<number>;
+  rtRenew(numKeys: number, ...keysAndArgs: Array<string | number>): Promise<number>;
+}
+
+const REFUSED_BY: Record<number, Exclude<ConnectionLimitName, 'MAX_CONN_PER_PROJECT'>> = {
+  1: 'RATE_CONN_PER_USER_PER_MIN',
+  2: 'RATE_CONN_PER_IP_PER_MIN',
+  3: 'MAX_CONN_PER_USER',
+};
+
+/** Keys renewed per script call (a script's keys share one slot, so a call carries one key list). */
+const RENEW_CHUNK = 500;
+
+/** A project place taken by this replica; `held` once Redis granted it (only those are renewed). */
+interface Seat {
+  held: boolean;
+}
+
+/**
+ * The Redis engine's limits, shared by every replica. Keys (REDIS_PREFIX first):
+ * `{lim}:ru:<user>` and `{lim}:ri:<ip>`: zsets of the connections admitted within the last minute, by time;
+ * `{lim}:cu:<user>`: zset of the user's open connections, each scored by the end of its lease;
+ * `{<project>}:conns`: zset of the connections holding a subscription in the project, by lease end (on the
+ * project's slot). A handshake is one script on the `{lim}` slot, a first subscribe in a project one script on
+ * the project's slot. Each replica renews the leases of its own connections three times per lease; a replica
+ * that dies renews nothing, and its places are dropped by the next admit or join once their lease ends.
+ */
+export class RedisConnectionLimits extends ConnectionLimits {
+  private readonly redis: RedisClient;
+  private readonly scripts: LimitScripts;
+  private readonly now: () => number;
+  /** This replica's admitted connections: connection id → user id. */
+  private readonly places = new Map<string, string>();
+  /** This replica's project places: project id → connection id → seat. */
+  private readonly seats = new Map<string, Map<string, Seat>>();
+  private readonly timer: NodeJS.Timeout;
+  private readonly prefix: string;
+
+  constructor(
+    connections: RedisConnections,
+    private readonly opts: RedisConnectionLimitsOptions,
+  ) {
+    super();
+    this.redis = connections.command;
+    this.prefix = connections.prefix;
+    this.now = opts.now ?? Date.now;
+    this.redis.defineCommand('rtAdmit', { numberOfKeys: 3, lua: ADMIT_SCRIPT });
+    this.redis.defineCommand('rtJoinProject', { numberOfKeys: 1, lua: JOIN_PROJECT_SCRIPT });
+    this.redis.defineCommand('rtRenew', { lua: RENEW_SCRIPT });
+    this.scripts = this.redis as unknown as LimitScripts;
+    this.timer = setInterval(() => this.renew(), Math.max(50, Math.floor(opts.leaseMs / 3)));
+    this.timer.unref();
+  }
+
+  userRateKey(userId: string): string {
+    return `${this.prefix}{lim}:ru:${userId}`;
+  }
+  ipRateKey(ip: string): string {
+    return `${this.prefix}{lim}:ri:${ip}`;
+  }
+  userConnsKey(userId: string): string {
+    return `${this.prefix}{lim}:cu:${userId}`;
+  }
+  projectConnsKey(projectId: string): string {
+    return `${this.prefix}{${projectId}}:conns`;
+  }
+
+  async admit(t: ConnectionTicket): Promise<Admission> {
+    const v = this.opts.values;
+    const [code, retryMs] = await this.scripts.rtAdmit(
+      this.userRateKey(t.userId),
+      this.ipRateKey(t.ip),
+      this.userConnsKey(t.userId),
+      this.now(),
+      CONNECTION_RATE_WINDOW_MS,
+      v.connPerUserPerMin,
+      v.connPerIpPerMin,
+      v.maxConnPerUser,
+      t.connId,
+      this.opts.leaseMs,
+    );
+    if (code === 0) {
+      this.places.set(t.connId, t.userId);
+      return { ok: true };
+    }
+    const limit = REFUSED_BY[code]!;
+    const max =
+      limit === 'RATE_CONN_PER_USER_PER_MIN'
+        ? v.connPerUserPerMin
+        : limit === 'RATE_CONN_PER_IP_PER_MIN'
+          ? v.connPerIpPerMin
+          : v.maxConnPerUser;
+    return { ok: false, limit, max, retryAfterMs: code === 3 ? this.opts.leaseMs : retryMs };
+  }
+
+  release(connId: string, userId: string): void {
+    if (!this.places.delete(connId)) return;
+    this.quietly(this.redis.zrem(this.userConnsKey(userId), connId));
+  }
+
+  async joinProject(connId: string, projectId: string): Promise<boolean> {
+    let conns = this.seats.get(projectId);
+    if (!conns) this.seats.set(projectId, (conns = new Map<string, Seat>()));
+    const seat: Seat = { held: false };
+    conns.set(connId, seat);
+    const stillMine = () => this.seats.get(projectId)?.get(connId) === seat;
+    try {
+      const ok = await this.scripts.rtJoinProject(
+        this.projectConnsKey(projectId),
+        this.now(),
+        this.opts.leaseMs,
+        this.opts.values.maxConnPerProject,
+        connId,
+      );
+      if (ok === 1) {
+        seat.held = true;
+        return true;
+      }
+      if (stillMine()) this.forgetSeat(projectId, connId);
+      return false;
+    } catch (err) {
+      // Not refused, only not counted yet: the renewal adds the place once Redis answers again.
+      seat.held = true;
+      this.opts.log?.debug({ err, project: projectId }, 'project place not taken (redis unavailable); renewed later');
+      return true;
+    }
+  }
+
+  leaveProject(connId: string, projectId: string): void {
+    if (!this.forgetSeat(projectId, connId)) return;
+    this.quietly(this.redis.zrem(this.projectConnsKey(projectId), connId));
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  /**
+   * Extends the lease of every place this replica holds (also putting back places that a Redis restarted empty
+   * lost). Only places Redis granted are renewed: a renewal sent while a join is in flight must not take a
+   * place the join is about to be refused.
+   */
+  renew(): void {
+    const until = this.now() + this.opts.leaseMs;
+    const byUser: string[][] = [];
+    let chunk: string[] = [];
+    for (const [connId, userId] of this.places) {
+      chunk.push(this.userConnsKey(userId), connId);
+      if (chunk.length >= 2 * RENEW_CHUNK) byUser.push((chunk = []));
+    }
+    if (chunk.length > 0) byUser.push(chunk);
+    for (const c of byUser) this.renewPairs(c, until, this.opts.leaseMs);
+    for (const [projectId, conns] of this.seats) {
+      const key = this.projectConnsKey(projectId);
+      let pairs: string[] = [];
+      for (const [connId, seat] of conns) {
+        if (!seat.held) continue;
+        pairs.push(key, connId);
+        if (pairs.length >= 2 * RENEW_CHUNK) {
+          this.renewPairs(pairs, until, this.opts.leaseMs);
+          pairs = [];
+        }
+      }
+      if (pairs.length > 0) this.renewPairs(pairs, until, this.opts.leaseMs);
+    }
+  }
+
+  /** `pairs`: key, member, key, member... (keys of one slot). */
+  private renewPairs(pairs: string[], until: number, leaseMs: number): void {
+    const keys: string[] = [];
+    const members: string[] = [];
+    for (let i = 0; i < pairs.length; i += 2) {
+      keys.push(pairs[i]!);
+      members.push(pairs[i + 1]!);
+    }
+    this.quietly(this.scripts.rtRenew(keys.length, ...keys, until, leaseMs, ...members));
+  }
+
+  private forgetSeat(projectId: string, connId: string): boolean {
+    const conns = this.seats.get(projectId);
+    if (!conns?.delete(connId)) return false;
+    if (conns.size === 0) this.seats.delete(projectId);
+    return true;
+  }
+
+  /** Releases and renewals may fail while Redis is away: leases end by themselves, and the next renewal heals. */
+  private quietly(p: Promise<unknown>): void {
+    p.catch((err: unknown) => {
+      if (!isConnectionError(err)) this.opts.log?.warn({ err }, 'connection limits: redis command failed');
+    });
+  }
+}
