@@ -1,7 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { INGEST_TOKEN } from './test-app';
+import { GENEROUS_LIMITS, INGEST_TOKEN } from './test-app';
 import { freePort } from './redis-server';
 import { TEST_SECRET, userToken } from './tokens';
 import { TestClient } from './ws-client';
@@ -46,6 +46,7 @@ export class ReplicaProcess {
         INGEST_TOKEN,
         LOG_LEVEL: 'warn',
         SHUTDOWN_DRAIN_MS: '0',
+        ...GENEROUS_LIMITS,
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

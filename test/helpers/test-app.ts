@@ -5,6 +5,19 @@ import { TestClient } from './ws-client';
 
 export const INGEST_TOKEN = 'test-ingest-token';
 
+/**
+ * Limits out of reach of the suites that test something else (the randomized access test sends hundreds of
+ * subscribes per connection, ordering tests reconnect one user many times); the limits suites set their own.
+ */
+export const GENEROUS_LIMITS: Record<string, string> = {
+  RATE_CONN_PER_USER_PER_MIN: '100000',
+  RATE_CONN_PER_IP_PER_MIN: '1000000',
+  MAX_CONN_PER_USER: '100000',
+  RATE_FRAMES_PER_S: '100000',
+  RATE_FRAMES_BURST: '100000',
+  INGEST_RATE_PER_S: '100000',
+};
+
 export interface TestApp extends RunningApp {
   /** POSTs one envelope or a batch to /v1/events; returns status and parsed body. */
   ingest(body: unknown, token?: string): Promise<{ status: number; body: any }>;
@@ -22,6 +35,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     GLOBAL_SECRET: TEST_SECRET,
     INGEST_TOKEN,
     LOG_LEVEL: 'silent',
+    ...GENEROUS_LIMITS,
     ...env,
   });
   const running = await createApp(config);

@@ -51,9 +51,9 @@ return 1
  * key. Each key keeps a TTL of one lease after its last renewal, so a key whose replicas all died goes too.
  */
 export const RENEW_SCRIPT = `
-local until, lease = ARGV[1], tonumber(ARGV[2])
+local lease_end, lease = ARGV[1], tonumber(ARGV[2])
 for i = 1, #KEYS do
-  redis.call('ZADD', KEYS[i], until, ARGV[i + 2])
+  redis.call('ZADD', KEYS[i], lease_end, ARGV[i + 2])
   redis.call('PEXPIRE', KEYS[i], lease)
 end
 return #KEYS

@@ -209,7 +209,8 @@ export class RedisConnectionLimits extends ConnectionLimits {
   /** Releases and renewals may fail while Redis is away: leases end by themselves, and the next renewal heals. */
   private quietly(p: Promise<unknown>): void {
     p.catch((err: unknown) => {
-      if (!isConnectionError(err)) this.opts.log?.warn({ err }, 'connection limits: redis command failed');
+      if (isConnectionError(err)) this.opts.log?.debug({ err }, 'connection limits: redis unavailable');
+      else this.opts.log?.error({ err }, 'connection limits: redis command failed');
     });
   }
 }
