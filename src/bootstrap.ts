@@ -1,8 +1,9 @@
 import { INestApplication, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { NextFunction, Request, Response } from 'express';
+import type { Express, NextFunction, Request, Response } from 'express';
 import { json } from 'express';
 import type { Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module';
@@ -10,19 +11,22 @@ import { TokenVerifier } from './auth/token-verifier';
 import { AppConfig } from './config/app-config';
 import { ApiError } from './errors/api-error';
 import { ApiExceptionFilter, sendApiError, toApiError } from './errors/api-exception.filter';
-import { ClientTransport } from './gateway/client-transport';
+import { ClientTransport, compileTrust } from './gateway/client-transport';
 import { RealtimeWsAdapter } from './gateway/realtime-ws.adapter';
 import { ConnectionLimits } from './limits/connection-limits';
 import { LOGGER } from './ops/logger';
 import { ReadinessService } from './ops/readiness.service';
+import { loadTlsPair, TlsReloader } from './ops/tls-reloader';
 
 export interface RunningApp {
   app: INestApplication;
   port: number;
-  /** `http://127.0.0.1:<port>` */
+  /** `http://127.0.0.1:<port>` (`https://` when TLS_CERT_FILE/TLS_KEY_FILE are set) */
   httpUrl: string;
-  /** `ws://127.0.0.1:<port><WS_SERVER_PATH>` */
+  /** `ws://127.0.0.1:<port><WS_SERVER_PATH>` (`wss://` when TLS_CERT_FILE/TLS_KEY_FILE are set) */
   wsUrl: string;
+  /** Set when the service serves TLS itself: puts rotated certificate files in service. */
+  tlsReloader?: TlsReloader;
   close(): Promise<void>;
 }
 
@@ -42,9 +46,18 @@ class NestPinoLogger implements LoggerService {
 
 /** Builds and starts the whole service; used by main.ts, the demo and every e2e test (port 0). */
 export async function createApp(config: AppConfig): Promise<RunningApp> {
-  const app = await NestFactory.create(AppModule.forRoot(config), { bodyParser: false, logger: false });
+  // With TLS_CERT_FILE/TLS_KEY_FILE the port serves https (and so wss). Both files are read and checked before
+  // anything starts: a missing, unreadable or mismatched file stops the start with a ConfigError naming it.
+  const tlsPair = config.tls ? loadTlsPair(config.tls) : undefined;
+  const app = await NestFactory.create(AppModule.forRoot(config), {
+    bodyParser: false,
+    logger: false,
+    ...(tlsPair ? { httpsOptions: { cert: tlsPair.cert, key: tlsPair.key } } : {}),
+  });
   const log = app.get<Logger>(LOGGER);
   app.useLogger(new NestPinoLogger(log));
+  // The same TRUST_PROXY function as the WebSocket side (ClientTransport), so req.ip and req.protocol agree with it.
+  (app.getHttpAdapter().getInstance() as Express).set('trust proxy', compileTrust(config.trustProxy));
   const readiness = app.get(ReadinessService);
   const transport = new ClientTransport(config.trustProxy);
   app.useWebSocketAdapter(
@@ -81,12 +94,25 @@ export async function createApp(config: AppConfig): Promise<RunningApp> {
   await listen(config.port, '0.0.0.0', config.listenBacklog);
   const server = app.getHttpServer() as Server;
   const port = (server.address() as AddressInfo).port;
-  log.info({ port, wsPath: config.wsPath }, 'listening');
+  let tlsReloader: TlsReloader | undefined;
+  if (config.tls && tlsPair) {
+    const reloader = new TlsReloader(server as HttpsServer, config.tls, log, tlsPair).start();
+    // Stopped whichever way the app closes (close() below, or the shutdown hooks on a signal).
+    server.once('close', () => reloader.stop());
+    tlsReloader = reloader;
+    log.info({ certificate: tlsPair.info }, 'serving tls');
+  }
+  log.info({ port, wsPath: config.wsPath, tls: Boolean(tlsPair) }, 'listening');
+  const scheme = tlsPair ? 's' : '';
   return {
     app,
     port,
-    httpUrl: `http://127.0.0.1:${port}`,
-    wsUrl: `ws://127.0.0.1:${port}${config.wsPath}`,
-    close: () => app.close(),
+    httpUrl: `http${scheme}://127.0.0.1:${port}`,
+    wsUrl: `ws${scheme}://127.0.0.1:${port}${config.wsPath}`,
+    ...(tlsReloader ? { tlsReloader } : {}),
+    close: async () => {
+      tlsReloader?.stop();
+      await app.close();
+    },
   };
 }

@@ -1,3 +1,4 @@
+import { request as httpsRequest } from 'node:https';
 import { createApp, RunningApp } from '../../src/bootstrap';
 import { loadConfig } from '../../src/config/app-config';
 import { TEST_SECRET, userToken } from './tokens';
@@ -40,12 +41,15 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   });
   const running = await createApp(config);
   const clients: TestClient[] = [];
+  // Served over TLS (TLS_CERT_FILE/TLS_KEY_FILE): the tests' certificates are self-signed, so clients accept any.
+  const tls = running.httpUrl.startsWith('https:');
   const ingest = async (body: unknown, token = INGEST_TOKEN) => {
-    const res = await fetch(`${running.httpUrl}/v1/events`, {
+    const request = {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body: typeof body === 'string' ? body : JSON.stringify(body),
-    });
+    };
+    const res = tls ? await insecureHttps(`${running.httpUrl}/v1/events`, request) : await fetch(`${running.httpUrl}/v1/events`, request);
     const text = await res.text();
     let parsed: unknown = text;
     try {
@@ -65,7 +69,9 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
       return r.body;
     },
     async connect(userId: string, claims: Record<string, unknown> = {}) {
-      const c = await TestClient.connect(`${running.wsUrl}?token=${encodeURIComponent(`JWT ${userToken(userId, claims)}`)}`);
+      const c = await TestClient.connect(`${running.wsUrl}?token=${encodeURIComponent(`JWT ${userToken(userId, claims)}`)}`, {
+        ...(tls ? { ws: { rejectUnauthorized: false } } : {}),
+      });
       clients.push(c);
       return c;
     },
@@ -74,4 +80,27 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
       await running.close();
     },
   };
+}
+
+/**
+ * An HTTPS request that accepts any server certificate (the tests' are self-signed); answers like fetch's
+ * Response as far as the tests use it. Global fetch takes no TLS options without the undici package.
+ */
+export function insecureHttps(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text(): Promise<string> }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method: init.method ?? 'GET', headers: init.headers, rejectUnauthorized: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text: () => Promise.resolve(text) });
+      });
+    });
+    req.on('error', reject);
+    req.end(init.body);
+  });
 }

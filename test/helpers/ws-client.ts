@@ -33,9 +33,10 @@ export class TestClient {
     });
   }
 
-  static connect(url: string, opts: { headers?: Record<string, string> } = {}): Promise<TestClient> {
+  /** `opts.ws`: more `ws` client options (e.g. `rejectUnauthorized: false` or `ca` for a self-signed wss:// server). */
+  static connect(url: string, opts: { headers?: Record<string, string>; ws?: WebSocket.ClientOptions } = {}): Promise<TestClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { headers: opts.headers });
+      const ws = new WebSocket(url, { ...opts.ws, headers: opts.headers ?? opts.ws?.headers });
       const client = new TestClient(ws);
       ws.once('open', () => resolve(client));
       ws.once('unexpected-response', (_req, res) => {
