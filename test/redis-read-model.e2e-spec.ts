@@ -143,6 +143,62 @@ describe('RedisReadModel: what stays in Redis', () => {
   });
 });
 
+describe('RedisReadModel: delete tombstones in Redis', () => {
+  it('keeps them in tomb and tombz under every id of the deleted document, drops one when a newer create applies, sweeps expired ones', async () => {
+    let clock = Date.now();
+    const model = new RedisReadModel(connections, {
+      history: { requests: 5, messages: 5, events: 5 },
+      closedRequestTtlS: 86_400,
+      eventsTtlS: 60,
+      dedupeTtlS: 60,
+      tombstoneTtlS: 120,
+      channel: (p) => `rt:p:{${p}}`,
+      now: () => clock,
+    });
+    const P = `tomb-${Date.now()}`;
+    const apply = (raw: { type: string; data: Record<string, unknown> }, acceptedAt = clock) =>
+      model.apply(validateEnvelope(raw, 0, { maxEventBytes: 1 << 20 }).event, acceptedAt);
+    const redis = connections.command;
+    const tomb = async () => redis.hgetall(`rt:{${P}}:tomb`);
+    const tombz = async () => redis.zrange(`rt:{${P}}:tombz`, 0, -1, 'WITHSCORES');
+    const T0 = clock;
+
+    await apply({ type: 'request.create', data: f.request(P, 'r1', { updatedAt: new Date(T0 - 1000).toISOString() }) });
+    await apply({ type: 'request.delete', data: { request_id: 'r1', id_project: P } });
+    expect(await apply({ type: 'project_user.delete', data: { _id: 'pu-x', id_project: P } })).toEqual({ outcome: 'duplicate' });
+    expect(await tomb()).toEqual({ 'r:r1': String(T0), 'o:oid-r1': String(T0), 'pu:pu-x': String(T0) });
+    expect((await tombz()).filter((_, i) => i % 2 === 1)).toEqual([String(T0), String(T0), String(T0)]);
+
+    // a newer create: applied, and the request's tombstones go
+    clock += 10_000;
+    await apply({ type: 'request.create', data: f.request(P, 'r1', { updatedAt: new Date(T0 + 1).toISOString() }) });
+    expect(await tomb()).toEqual({ 'pu:pu-x': String(T0) });
+
+    // not expired yet: the sweep keeps it
+    clock = T0 + 119_999;
+    await model.sweep();
+    expect(await tomb()).toEqual({ 'pu:pu-x': String(T0) });
+    clock = T0 + 120_000;
+    await model.sweep();
+    expect(await redis.exists(`rt:{${P}}:tomb`, `rt:{${P}}:tombz`)).toBe(0);
+  });
+
+  it('a project that only ever had deletes of unknown documents is swept too', async () => {
+    let clock = Date.now();
+    await withOwnRedis(
+      () => clock,
+      async ({ model, conns, apply }) => {
+        const P = 'only-deletes';
+        await apply({ type: 'request.delete', data: { _id: 'oid-1', id_project: P } });
+        expect(await conns.command.hkeys(`rt:{${P}}:tomb`)).toEqual(['o:oid-1']);
+        clock += 61_000; // withOwnRedis: closedRequestTtlS 60, the tombstones' default
+        await model.sweep();
+        expect(await conns.command.exists(`rt:{${P}}:tomb`, `rt:{${P}}:tombz`)).toBe(0);
+      },
+    );
+  });
+});
+
 describe('RedisReadModel: a failover under way', () => {
   it('answers a write refused by a read-only replica as the engine unavailable (retried), not as a bad event', async () => {
     const primary = await RedisServer.start();

@@ -33,7 +33,22 @@ export interface ProjectStateReader {
   listed(viewer: Pick<Viewer, 'scope' | 'userId'>, limit?: number): Promise<RequestDoc[]>;
   hasEvent(projectUserId: string, name: string, eventId: string): Promise<boolean>;
   bot(botId: string): Promise<BotDoc | null>;
+  /**
+   * When the delete that left each tombstone key (see `tombstoneKey`) was accepted, in ms, or null where there
+   * is none; may include expired ones (the planner ignores them). One round trip on Redis whatever the keys.
+   */
+  tombstones(keys: string[]): Promise<Array<number | null>>;
 }
+
+/**
+ * Tombstone keys: a deleted request is remembered by its request_id and by its `_id` (a `request.delete` may
+ * name either, and a late update names both), a deleted project_user by its `_id`.
+ */
+export const tombstoneKey = {
+  request: (requestId: string): string => `r:${requestId}`,
+  requestOid: (oid: string): string => `o:${oid}`,
+  projectUser: (projectUserId: string): string => `pu:${projectUserId}`,
+};
 
 export type WriteOp =
   | { op: 'putRequest'; doc: RequestDoc; prev: RequestDoc | null }
@@ -44,7 +59,10 @@ export type WriteOp =
   | { op: 'removeProjectUser'; doc: ProjectUserDoc }
   | { op: 'putProject'; doc: ProjectDoc }
   | { op: 'addEvent'; doc: EventDoc; projectUserId: string; at: number }
-  | { op: 'putBot'; doc: BotDoc };
+  | { op: 'putBot'; doc: BotDoc }
+  /** Remembers a delete accepted at `at` (ms) under a tombstone key, replacing an earlier one. */
+  | { op: 'putTombstone'; key: string; at: number }
+  | { op: 'dropTombstone'; key: string };
 
 /** `stale`/`duplicate` publish nothing, but may still carry housekeeping writes (e.g. purging orphan messages). */
 export type ApplyPlan = { outcome: 'stale' | 'duplicate'; ops?: WriteOp[] } | { outcome: 'applied'; change: Change; ops: WriteOp[] };
@@ -53,20 +71,32 @@ export interface PlanOptions {
   /** WS_HISTORY_REQUESTS_LIMIT: the size of the fresh list a member gets when its scope changes. */
   requestsLimit: number;
   now: number;
+  /** When the event was accepted (the `acceptedAt` of ReadModel.apply): a delete's tombstone records it. */
+  acceptedAt: number;
+  /** DELETE_TOMBSTONE_TTL_S in ms: a tombstone older than this (by `now`) counts as absent. */
+  tombstoneTtlMs: number;
 }
 
 export async function planApply(event: DomainEvent, r: ProjectStateReader, opts: PlanOptions): Promise<ApplyPlan> {
   switch (event.type) {
     case 'request.upsert':
-      return planRequest(event.data, r);
+      return planRequest(event.data, r, opts);
     case 'request.delete': {
       const rid = event.requestId ?? (event.oid !== undefined ? await r.requestIdOf(event.oid) : undefined);
       const prev = rid !== undefined ? await r.request(rid) : null;
+      // Every id the delete or the deleted request names gets a tombstone, also when the request is unknown:
+      // a delete that arrives before its create must keep that older create out.
+      const keys = new Set<string>();
+      if (rid !== undefined) keys.add(tombstoneKey.request(rid));
+      if (event.oid !== undefined) keys.add(tombstoneKey.requestOid(event.oid));
+      if (prev) keys.add(tombstoneKey.request(prev.request_id)).add(tombstoneKey.requestOid(prev._id));
+      const tombs: WriteOp[] = [...keys].map((key) => ({ op: 'putTombstone', key, at: opts.acceptedAt }));
       if (!prev) {
         // Messages can arrive before their request: a delete removes them all the same.
-        return rid !== undefined ? { outcome: 'duplicate', ops: [{ op: 'purgeMessages', requestId: rid }] } : { outcome: 'duplicate' };
+        const purge: WriteOp[] = rid !== undefined ? [{ op: 'purgeMessages', requestId: rid }] : [];
+        return { outcome: 'duplicate', ops: [...purge, ...tombs] };
       }
-      return { outcome: 'applied', change: { type: 'request_removed', prev }, ops: [{ op: 'removeRequest', doc: prev }] };
+      return { outcome: 'applied', change: { type: 'request_removed', prev }, ops: [{ op: 'removeRequest', doc: prev }, ...tombs] };
     }
     case 'message.upsert': {
       const incoming = event.data;
@@ -84,12 +114,13 @@ export async function planApply(event: DomainEvent, r: ProjectStateReader, opts:
       return planProjectUser(event.data, r, opts);
     case 'project_user.delete': {
       const prev = await r.projectUser(event.projectUserId);
-      if (!prev) return { outcome: 'duplicate' };
+      const tomb: WriteOp = { op: 'putTombstone', key: tombstoneKey.projectUser(event.projectUserId), at: opts.acceptedAt };
+      if (!prev) return { outcome: 'duplicate', ops: [tomb] };
       const project = await r.project();
       return {
         outcome: 'applied',
         change: { type: 'project_user', prev: toWireProjectUser(prev, project), next: null },
-        ops: [{ op: 'removeProjectUser', doc: prev }],
+        ops: [{ op: 'removeProjectUser', doc: prev }, tomb],
       };
     }
     case 'project.update': {
@@ -123,15 +154,21 @@ export async function planApply(event: DomainEvent, r: ProjectStateReader, opts:
   }
 }
 
-async function planRequest(doc: RequestDoc, r: ProjectStateReader): Promise<ApplyPlan> {
-  // Both lookups at once (one round trip on Redis); the old request_id is needed only when none is stored
-  // under the new one.
-  const [byRid, oldRid] = await Promise.all([r.request(doc.request_id), r.requestIdOf(doc._id)]);
+async function planRequest(doc: RequestDoc, r: ProjectStateReader, opts: PlanOptions): Promise<ApplyPlan> {
+  // All lookups at once (one round trip on Redis); the old request_id is needed only when none is stored
+  // under the new one, the tombstones only when none is stored at all.
+  const tombKeys = [tombstoneKey.request(doc.request_id), tombstoneKey.requestOid(doc._id)];
+  const [byRid, oldRid, tombs] = await Promise.all([r.request(doc.request_id), r.requestIdOf(doc._id), r.tombstones(tombKeys)]);
   let prev = byRid;
   if (!prev && oldRid !== undefined && oldRid !== doc.request_id) prev = await r.request(oldRid);
+  const ops: WriteOp[] = [];
+  if (!prev) {
+    const past = checkTombstones(tombKeys, tombs, doc, opts);
+    if (past === 'stale') return { outcome: 'stale' };
+    ops.push(...past);
+  }
   const fresh = freshness(prev, doc);
   if (fresh !== 'newer') return { outcome: fresh };
-  const ops: WriteOp[] = [];
   if (prev && prev.request_id !== doc.request_id) {
     // The same request renamed: its old entry and messages must not linger.
     ops.push({ op: 'removeRequest', doc: prev }, { op: 'putRequest', doc, prev: null });
@@ -142,7 +179,14 @@ async function planRequest(doc: RequestDoc, r: ProjectStateReader): Promise<Appl
 }
 
 async function planProjectUser(doc: ProjectUserDoc, r: ProjectStateReader, opts: PlanOptions): Promise<ApplyPlan> {
-  const prev = await r.projectUser(doc._id);
+  const tombKeys = [tombstoneKey.projectUser(doc._id)];
+  const [prev, tombs] = await Promise.all([r.projectUser(doc._id), r.tombstones(tombKeys)]);
+  const ops: WriteOp[] = [];
+  if (!prev) {
+    const past = checkTombstones(tombKeys, tombs, doc, opts);
+    if (past === 'stale') return { outcome: 'stale' };
+    ops.push(...past);
+  }
   const fresh = freshness(prev, doc);
   if (fresh !== 'newer') return { outcome: fresh };
   const project = await r.project();
@@ -160,7 +204,22 @@ async function planProjectUser(doc: ProjectUserDoc, r: ProjectStateReader, opts:
     const removed = (await r.listed(before)).filter((req) => !canSeeRequest(after, req)).map(requestStub);
     change.view = { removed, snapshot: await r.listed(after, opts.requestsLimit) };
   }
-  return { outcome: 'applied', change, ops: [{ op: 'putProjectUser', doc, prev }] };
+  ops.push({ op: 'putProjectUser', doc, prev });
+  return { outcome: 'applied', change, ops };
+}
+
+/**
+ * A document of which no version is stored, against the tombstones of its ids: `stale` when a live one (its
+ * delete accepted less than the TTL ago) is not older than the document's `updatedAt`; otherwise the ops
+ * that drop the tombstones found (the document is about to be stored, and they would only linger). A
+ * document without a readable `updatedAt` cannot be compared with the delete: it is applied, as freshness()
+ * applies a document whose version cannot be compared with the stored one.
+ */
+function checkTombstones(keys: string[], ats: Array<number | null>, doc: { updatedAt?: string }, opts: PlanOptions): 'stale' | WriteOp[] {
+  const updated = timeOf(doc.updatedAt);
+  const live = ats.filter((at): at is number => typeof at === 'number' && opts.now - at < opts.tombstoneTtlMs);
+  if (live.length > 0 && !Number.isNaN(updated) && updated <= Math.max(...live)) return 'stale';
+  return keys.filter((_, i) => typeof ats[i] === 'number').map((key): WriteOp => ({ op: 'dropTombstone', key }));
 }
 
 export function withoutEmbeddedRequest(msg: MessageDoc): MessageDoc {

@@ -15,7 +15,9 @@ import { ApplyOutcome, HistoryLimits, ReadModel, TopicRead } from './read-model'
  * shared server needs no flush between tests (it may still clean up in `dispose`).
  *
  * Time: events expire by their `createdAt` (ingest.md: kept for EVENTS_TTL_S, like Tiledesk's TTL index on
- * `createdAt`); the suite uses real wall-clock time and never waits for anything to expire.
+ * `createdAt`); the suite uses wall-clock time and never waits for anything to expire. The model reads its
+ * clock through the `now` option the suite passes to `make`: wall-clock time plus an offset that a test may
+ * move forward (reset before each test), to see what happens once a TTL has passed.
  */
 
 export interface ReadModelContractOptions {
@@ -23,6 +25,9 @@ export interface ReadModelContractOptions {
   closedRequestTtlS: number;
   eventsTtlS: number;
   dedupeTtlS: number;
+  tombstoneTtlS: number;
+  /** The model's clock (the suite passes one it controls; CONTRACT_OPTIONS has none). */
+  now?: () => number;
 }
 
 export interface ReadModelContractHooks {
@@ -35,6 +40,7 @@ export const CONTRACT_OPTIONS: ReadModelContractOptions = {
   closedRequestTtlS: 86_400,
   eventsTtlS: 3600,
   dedupeTtlS: 3600,
+  tombstoneTtlS: 3600,
 };
 
 type ChangeOf<T extends Change['type']> = Extract<Change, { type: T }>;
@@ -51,9 +57,13 @@ export function describeReadModelContract(
     /** This test's project, and a second one for isolation checks. */
     let P: string;
     let Q: string;
+    /** Added to wall-clock time in the model's clock. */
+    let clockOffset = 0;
+    const now = () => Date.now() + clockOffset;
 
     beforeEach(async () => {
-      model = await make(CONTRACT_OPTIONS);
+      clockOffset = 0;
+      model = await make({ ...CONTRACT_OPTIONS, now });
       projectCounter += 1;
       const base = `c${process.pid.toString(36)}${Date.now().toString(36)}${projectCounter}`;
       P = `${base}p`;
@@ -225,6 +235,133 @@ export function describeReadModelContract(
         const again = changeOf(await applied({ type: 'request.create', data: f.request(P, 'r1') }), 'request');
         expect(again.prev).toBeNull();
         expect((await read(`/${P}/requests/r1/messages`, 'u1')).messages).toEqual([]);
+      });
+    });
+
+    // ---- delete tombstones -------------------------------------------------------------------------
+
+    describe('delete tombstones', () => {
+      /** The time the delete of a test is accepted at; documents are dated relative to it. */
+      let T0: number;
+      const at = (ms: number) => new Date(ms).toISOString();
+      beforeEach(() => {
+        T0 = Date.now();
+      });
+
+      it('an update older than its request.delete is stale and brings nothing back; a newer one is applied', async () => {
+        await member('u1', 'owner');
+        const data = f.request(P, 'r1', { participants: ['u1'], updatedAt: at(T0 - 60_000) });
+        await applied({ type: 'request.create', data }, T0 - 60_000);
+        await applied({ type: 'request.delete', data: { request_id: 'r1', id_project: P } }, T0);
+        // Sent before the delete (updatedAt), received after it.
+        const late = { ...data, status: 300, updatedAt: at(T0 - 30_000) };
+        expect(await ingest({ type: 'request.update', data: late }, T0 + 1_000)).toEqual({ outcome: 'stale' });
+        // "not after" the delete: the same millisecond is stale too
+        expect(await ingest({ type: 'request.update', data: { ...late, updatedAt: at(T0) } }, T0 + 1_000)).toEqual({ outcome: 'stale' });
+        const t1 = await read(`/${P}/requests`, 'u1');
+        expect(t1.requests).toEqual([]);
+        expect(t1.seq).toBe(3);
+        expect((await read(`/${P}/requests/r1`, 'u1')).request).toBeNull();
+
+        const recreated = { ...data, status: 200, updatedAt: at(T0 + 1) };
+        const c = changeOf(await applied({ type: 'request.create', data: recreated }, T0 + 2_000), 'request');
+        expect(c.prev).toBeNull();
+        expect(await requestIds(`/${P}/requests`, 'u1')).toEqual(['r1']);
+        // From here on the stored request decides, as for any request.
+        expect(await ingest({ type: 'request.update', data: late }, T0 + 3_000)).toEqual({ outcome: 'stale' });
+      });
+
+      it('request.delete by _id keeps an older update out as well', async () => {
+        await member('u1', 'owner');
+        const data = f.request(P, 'r1', { updatedAt: at(T0 - 60_000) });
+        await applied({ type: 'request.create', data }, T0 - 60_000);
+        await applied({ type: 'request.delete', data: { _id: 'oid-r1', id_project: P } }, T0);
+        const late = { ...data, status: 300, updatedAt: at(T0 - 30_000) };
+        expect(await ingest({ type: 'request.update', data: late }, T0 + 1_000)).toEqual({ outcome: 'stale' });
+        expect((await read(`/${P}/requests/r1`, 'u1')).request).toBeNull();
+        expect(await requestIds(`/${P}/requests`, 'u1')).toEqual([]);
+      });
+
+      it('a delete of a request never seen is a duplicate, and still keeps its older create out', async () => {
+        await member('u1', 'owner');
+        expect(await ingest({ type: 'request.delete', data: { request_id: 'r1', id_project: P } }, T0)).toEqual({ outcome: 'duplicate' });
+        expect(await ingest({ type: 'request.delete', data: { _id: 'oid-r2', id_project: P } }, T0)).toEqual({ outcome: 'duplicate' });
+        const r1 = f.request(P, 'r1', { updatedAt: at(T0 - 30_000) });
+        const r2 = f.request(P, 'r2', { updatedAt: at(T0 - 30_000) });
+        expect(await ingest({ type: 'request.create', data: r1 }, T0 + 1_000)).toEqual({ outcome: 'stale' });
+        expect(await ingest({ type: 'request.create', data: r2 }, T0 + 1_000)).toEqual({ outcome: 'stale' });
+        expect((await read(`/${P}/requests/r1`, 'u1')).request).toBeNull();
+        expect((await read(`/${P}/requests/r2`, 'u1')).request).toBeNull();
+        expect((await read(`/${P}/requests`, 'u1')).seq).toBe(1);
+        await applied({ type: 'request.create', data: { ...r2, updatedAt: at(T0 + 500) } }, T0 + 2_000);
+        expect(await requestIds(`/${P}/requests`, 'u1')).toEqual(['r2']);
+      });
+
+      it('a create without updatedAt cannot be compared with the delete and is applied', async () => {
+        await ingest({ type: 'request.delete', data: { request_id: 'r1', id_project: P } }, T0);
+        const undated: Record<string, unknown> = f.request(P, 'r1');
+        delete undated.updatedAt;
+        await applied({ type: 'request.create', data: undated }, T0 + 1_000);
+        expect((await read(`/${P}/requests/r1`, 'u1')).request).toMatchObject({ request_id: 'r1' });
+      });
+
+      it('a project_user update older than its project_user.delete is stale: the membership is not restored', async () => {
+        const pu = f.projectUser(P, 'u1', 'owner', { updatedAt: at(T0 - 60_000) });
+        await applied({ type: 'project_user.create', data: pu }, T0 - 60_000);
+        await applied({ type: 'request.create', data: f.request(P, 'r1') });
+        await applied({ type: 'project_user.delete', data: { _id: pu._id, id_project: P } }, T0);
+        const late = { ...pu, role: 'admin', updatedAt: at(T0 - 30_000) };
+        expect(await ingest({ type: 'project_user.update', data: late }, T0 + 1_000)).toEqual({ outcome: 'stale' });
+        const t1 = await read(`/${P}/requests`, 'u1');
+        expect(t1.member).toBeNull();
+        expect(t1.requests).toEqual([]);
+        expect((await read(`/${P}/project_users/${pu._id}`, 'u2')).target).toBeNull();
+        expect((await read(`/${P}/project_users/users/u1`, 'u2')).target).toBeNull();
+
+        const rejoined = { ...pu, updatedAt: at(T0 + 1) };
+        const c = changeOf(await applied({ type: 'project_user.update', data: rejoined }, T0 + 2_000), 'project_user');
+        expect(c.prev).toBeNull();
+        expect((await read(`/${P}/requests`, 'u1')).member).toEqual(rejoined);
+      });
+
+      it('a delete of a project_user never seen still keeps its older create out', async () => {
+        expect(await ingest({ type: 'project_user.delete', data: { _id: `pu-${P}-u1`, id_project: P } }, T0)).toEqual({
+          outcome: 'duplicate',
+        });
+        const pu = f.projectUser(P, 'u1', 'agent', { updatedAt: at(T0 - 30_000) });
+        expect(await ingest({ type: 'project_user.create', data: pu }, T0 + 1_000)).toEqual({ outcome: 'stale' });
+        expect((await read(`/${P}/requests`, 'u1')).member).toBeNull();
+      });
+
+      it('a tombstone ends after DELETE_TOMBSTONE_TTL_S: an older update applies again, before and after a sweep', async () => {
+        const ttlMs = CONTRACT_OPTIONS.tombstoneTtlS * 1000;
+        const req = f.request(P, 'r1', { updatedAt: at(T0 - 60_000) });
+        const pu = f.projectUser(P, 'u1', 'owner', { updatedAt: at(T0 - 60_000) });
+        await applied({ type: 'request.create', data: req }, T0 - 60_000);
+        await applied({ type: 'project_user.create', data: pu }, T0 - 60_000);
+        await applied({ type: 'request.delete', data: { request_id: 'r1', id_project: P } }, T0);
+        await applied({ type: 'project_user.delete', data: { _id: pu._id, id_project: P } }, T0);
+        const lateReq = { ...req, status: 300, updatedAt: at(T0 - 30_000) };
+        const latePu = { ...pu, role: 'admin', updatedAt: at(T0 - 30_000) };
+
+        clockOffset = ttlMs - 60_000; // a minute before the end
+        await model.sweep();
+        expect(await ingest({ type: 'request.update', data: lateReq }, T0 + 1_000)).toEqual({ outcome: 'stale' });
+        expect(await ingest({ type: 'project_user.update', data: latePu }, T0 + 1_000)).toEqual({ outcome: 'stale' });
+
+        clockOffset = ttlMs + 1_000;
+        // Expired but not swept yet: absent all the same.
+        await applied({ type: 'request.update', data: lateReq }, T0 + 1_000);
+        expect((await read(`/${P}/requests/r1`, 'u1')).request).toMatchObject({ status: 300 });
+        // Swept.
+        await model.sweep();
+        await applied({ type: 'project_user.update', data: latePu }, T0 + 1_000);
+        expect((await read(`/${P}/requests`, 'u1')).member).toMatchObject({ role: 'admin' });
+      });
+
+      it('tombstones are per project', async () => {
+        await ingest({ type: 'request.delete', data: { request_id: 'r1', id_project: Q } }, T0);
+        await applied({ type: 'request.create', data: f.request(P, 'r1', { updatedAt: at(T0 - 30_000) }) }, T0 + 1_000);
       });
     });
 

@@ -39,11 +39,15 @@ export interface HistoryLimits {
  * subscribe is consistent with one sequence number.
  */
 export abstract class ReadModel {
+  /**
+   * `acceptedAt` (ms) goes into the envelope, and a delete's tombstone records it: for DELETE_TOMBSTONE_TTL_S an
+   * upsert of the deleted document with no stored version and an `updatedAt` not after it is `stale`.
+   */
   abstract apply(event: DomainEvent, acceptedAt: number): Promise<ApplyOutcome>;
   abstract readForSubscribe(topic: Topic, userId: string): Promise<TopicRead>;
   /** True when an event id was applied within the dedupe window. */
   abstract isDuplicateEventId(id: string): Promise<boolean>;
   abstract rememberEventId(id: string): Promise<void>;
-  /** Housekeeping run periodically: closed requests past CLOSED_REQUEST_TTL_S, expired dedupe ids. */
+  /** Housekeeping run periodically: closed requests past CLOSED_REQUEST_TTL_S, expired tombstones and dedupe ids. */
   abstract sweep(): Promise<void> | void;
 }

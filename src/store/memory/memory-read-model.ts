@@ -22,6 +22,8 @@ export interface MemoryReadModelOptions {
   closedRequestTtlS: number;
   eventsTtlS: number;
   dedupeTtlS: number;
+  /** DELETE_TOMBSTONE_TTL_S: how long a delete keeps older versions of what it deleted out (default closedRequestTtlS). */
+  tombstoneTtlS?: number;
   now?: () => number;
 }
 
@@ -72,6 +74,8 @@ class ProjectState {
   /** project_user id → event name → events, newest first. */
   readonly events = new Map<string, Map<string, StoredEvent[]>>();
   readonly bots = new Map<string, BotDoc>();
+  /** Tombstone key (`tombstoneKey`) → when its delete was accepted (ms); expired ones go at the next sweep. */
+  readonly tombstones = new Map<string, number>();
 }
 
 /** The memory engine's read model: one process, everything in maps, reads answered from indexes. */
@@ -79,15 +83,22 @@ export class MemoryReadModel extends ReadModel {
   private readonly projects = new Map<string, ProjectState>();
   private readonly eventIds = new Map<string, number>();
   private readonly now: () => number;
+  private readonly tombstoneTtlMs: number;
 
   constructor(private readonly opts: MemoryReadModelOptions) {
     super();
     this.now = opts.now ?? Date.now;
+    this.tombstoneTtlMs = (opts.tombstoneTtlS ?? opts.closedRequestTtlS) * 1000;
   }
 
   async apply(event: DomainEvent, acceptedAt: number): Promise<ApplyOutcome> {
     const state = this.state(event.projectId);
-    const plan = await planApply(event, this.reader(state), { requestsLimit: this.opts.history.requests, now: this.now() });
+    const plan = await planApply(event, this.reader(state), {
+      requestsLimit: this.opts.history.requests,
+      now: this.now(),
+      acceptedAt,
+      tombstoneTtlMs: this.tombstoneTtlMs,
+    });
     // Everything from here on is synchronous: the plan's reads and its writes form one step.
     for (const op of plan.ops ?? []) this.write(state, op);
     if (plan.outcome !== 'applied') return { outcome: plan.outcome };
@@ -110,7 +121,7 @@ export class MemoryReadModel extends ReadModel {
     return Promise.resolve();
   }
 
-  /** Drops closed requests past their TTL (with their messages) and expired dedupe ids. */
+  /** Drops closed requests past their TTL (with their messages), expired tombstones and expired dedupe ids. */
   override sweep(): void {
     const now = this.now();
     const ttl = this.opts.closedRequestTtlS * 1000;
@@ -121,6 +132,7 @@ export class MemoryReadModel extends ReadModel {
           if (doc) this.removeRequest(state, doc);
         }
       }
+      for (const [key, at] of state.tombstones) if (now - at >= this.tombstoneTtlMs) state.tombstones.delete(key);
     }
     for (const [id, until] of this.eventIds) if (until <= now) this.eventIds.delete(id);
   }
@@ -145,6 +157,7 @@ export class MemoryReadModel extends ReadModel {
             ?.some((e) => e.doc._id === id) ?? false,
         ),
       bot: (id) => now(state.bots.get(id) ?? null),
+      tombstones: (keys) => now(keys.map((key) => state.tombstones.get(key) ?? null)),
     };
   }
 
@@ -212,6 +225,12 @@ export class MemoryReadModel extends ReadModel {
       }
       case 'putBot':
         state.bots.set(w.doc._id, w.doc);
+        return;
+      case 'putTombstone':
+        state.tombstones.set(w.key, w.at);
+        return;
+      case 'dropTombstone':
+        state.tombstones.delete(w.key);
         return;
     }
   }

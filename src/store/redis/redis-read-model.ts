@@ -23,6 +23,8 @@ export interface RedisReadModelOptions {
   closedRequestTtlS: number;
   eventsTtlS: number;
   dedupeTtlS: number;
+  /** DELETE_TOMBSTONE_TTL_S: how long a delete keeps older versions of what it deleted out (default closedRequestTtlS). */
+  tombstoneTtlS?: number;
   /** Channel an envelope is published on (the bus's project channel). */
   channel: (projectId: string) => string;
   now?: () => number;
@@ -54,7 +56,9 @@ interface ScriptCommands {
  * (zset request_id by closing time, for CLOSED_REQUEST_TTL_S), `msg:<rid>` + `msgz:<rid>` (messages by id,
  * and their ids by createdAt, capped), `pu` (hash project_user id → JSON), `pu:user` / `pu:uuid` (user id or
  * uuid → project_user id), `scope` (hash user id → request scope, '' for non-members), `ev:<pu>:<name>` +
- * `evz:<pu>:<name>` (events by id, ids by time, capped) and `evn:<pu>` (set of names), `bot` (hash id → JSON).
+ * `evz:<pu>:<name>` (events by id, ids by time, capped) and `evn:<pu>` (set of names), `bot` (hash id → JSON),
+ * `tomb` (hash tombstone key `r:<request_id>` / `o:<_id>` / `pu:<_id>` → when the delete was accepted, ms) and
+ * `tombz` (zset of the same keys by that time, for the sweep of tombstones past DELETE_TOMBSTONE_TTL_S).
  * Global: `<prefix>projects` (set of project ids, for sweeps), `<prefix>dedupe:<id>` (ingest ids, with TTL).
  *
  * An apply reads the project's state through the shared planner, then commits with one script that checks
@@ -76,6 +80,7 @@ export class RedisReadModel extends ReadModel {
   private readonly listReads = new Map<string, Promise<void>>();
   /** Await the version read before the plan's reads (on a cluster; see apply). */
   private readonly verFirst: boolean;
+  private readonly tombstoneTtlMs: number;
 
   constructor(
     connections: RedisConnections,
@@ -87,6 +92,7 @@ export class RedisReadModel extends ReadModel {
     this.publishCommand = connections.isCluster ? 'SPUBLISH' : 'PUBLISH';
     this.verFirst = connections.isCluster;
     this.now = opts.now ?? Date.now;
+    this.tombstoneTtlMs = (opts.tombstoneTtlS ?? opts.closedRequestTtlS) * 1000;
     this.redis.defineCommand('rtCommit', { numberOfKeys: 2, lua: COMMIT_SCRIPT });
     this.redis.defineCommand('rtReadTopic', { numberOfKeys: 1, lua: READ_TOPIC_SCRIPT });
     this.redis.defineCommand('rtListOpen', { numberOfKeys: 1, lua: LIST_OPEN_SCRIPT });
@@ -107,16 +113,27 @@ export class RedisReadModel extends ReadModel {
         const verRead = this.redis.get(`${base}ver`);
         verRead.catch(() => undefined); // awaited below; a plan that throws first must not leave it unhandled
         if (this.verFirst) await verRead;
-        const plan = await planApply(event, this.reader(base), { requestsLimit: this.opts.history.requests, now: this.now() });
+        const plan = await planApply(event, this.reader(base), {
+          requestsLimit: this.opts.history.requests,
+          now: this.now(),
+          acceptedAt,
+          tombstoneTtlMs: this.tombstoneTtlMs,
+        });
         const ver = (await verRead) ?? '0';
         const cmds = (plan.ops ?? []).flatMap((op) => this.commands(base, op));
         if (plan.outcome !== 'applied') {
           if (cmds.length === 0) return { outcome: plan.outcome };
+          // Housekeeping that must not be lost (a tombstone of a delete that came before its create): retried
+          // like a publishing commit.
           const r = await this.scripts.rtCommit(`${base}ver`, `${base}seq`, ver, '', '', '', '', ...flatten(cmds));
-          if (r === -1 && attempt < MAX_ATTEMPTS) {
+          if (r === -1) {
+            if (attempt >= MAX_ATTEMPTS)
+              throw new EngineUnavailableError(new Error(`project ${event.projectId} too busy: ${attempt} version conflicts`));
             await backoff(attempt);
             continue;
           }
+          // A project that so far only had writes of this kind must still be swept (its tombstones expire).
+          this.registerProject(event.projectId, false);
           return { outcome: plan.outcome };
         }
         const head = `{"projectId":${JSON.stringify(event.projectId)},"seq":`;
@@ -138,14 +155,18 @@ export class RedisReadModel extends ReadModel {
           continue;
         }
         // seq 1: the project's data was just created, or Redis was wiped since: register it (again) in any case.
-        if (seq === 1 || !this.knownProjects.has(event.projectId)) {
-          this.knownProjects.add(event.projectId);
-          void this.redis.sadd(`${this.prefix}projects`, event.projectId).catch(() => this.knownProjects.delete(event.projectId));
-        }
+        this.registerProject(event.projectId, seq === 1);
         const envelope: Envelope = { projectId: event.projectId, seq, acceptedAt, change: plan.change };
         return { outcome: 'applied', envelope, published: true };
       }
     });
+  }
+
+  /** Adds the project to the set the sweeps walk, once per replica, or again when `force`. */
+  private registerProject(projectId: string, force: boolean): void {
+    if (!force && this.knownProjects.has(projectId)) return;
+    this.knownProjects.add(projectId);
+    void this.redis.sadd(`${this.prefix}projects`, projectId).catch(() => this.knownProjects.delete(projectId));
   }
 
   async readForSubscribe(topic: Topic, userId: string): Promise<TopicRead> {
@@ -252,21 +273,30 @@ export class RedisReadModel extends ReadModel {
     await this.guard(() => this.redis.set(`${this.prefix}dedupe:${id}`, '1', 'EX', this.opts.dedupeTtlS));
   }
 
-  /** Removes closed requests past CLOSED_REQUEST_TTL_S (with their messages) in every project; events expire as new ones arrive. */
+  /**
+   * Removes closed requests past CLOSED_REQUEST_TTL_S (with their messages) and tombstones past
+   * DELETE_TOMBSTONE_TTL_S in every project; events expire as new ones arrive.
+   */
   override async sweep(): Promise<void> {
     // The set can be lost while the projects' own keys stay (its node restarted empty on a cluster, evicted):
     // what this replica knows goes back in first.
     if (this.knownProjects.size > 0) await this.redis.sadd(`${this.prefix}projects`, ...this.knownProjects);
     const projects = await this.redis.smembers(`${this.prefix}projects`);
-    const cutoff = this.now() - this.opts.closedRequestTtlS * 1000;
+    const now = this.now();
+    const cutoff = now - this.opts.closedRequestTtlS * 1000;
+    // Scored at or below: deleted at least the TTL ago, as the planner counts a tombstone expired.
+    const tombCutoff = now - this.tombstoneTtlMs;
     for (const projectId of projects) {
       const base = this.base(projectId);
       for (let attempt = 0; attempt < 20; attempt++) {
         const ver = (await this.redis.get(`${base}ver`)) ?? '0';
-        const expired = await this.redis.zrangebyscore(`${base}closed`, '-inf', cutoff);
-        if (expired.length === 0) break;
-        const docs = await this.redis.hmget(`${base}req`, ...expired);
-        const cmds: Cmd[] = [];
+        const [expired, expiredTombs] = await Promise.all([
+          this.redis.zrangebyscore(`${base}closed`, '-inf', cutoff),
+          this.redis.zcount(`${base}tombz`, '-inf', tombCutoff),
+        ]);
+        if (expired.length === 0 && expiredTombs === 0) break;
+        const docs = expired.length > 0 ? await this.redis.hmget(`${base}req`, ...expired) : [];
+        const cmds: Cmd[] = expiredTombs > 0 ? [['CAPPED_EXPIRE', `${base}tomb`, `${base}tombz`, tombCutoff]] : [];
         expired.forEach((rid, i) => {
           const json = docs[i];
           if (json) cmds.push(...this.commands(base, { op: 'removeRequest', doc: JSON.parse(json) as RequestDoc }));
@@ -296,6 +326,7 @@ export class RedisReadModel extends ReadModel {
       },
       hasEvent: async (puId, name, id) => (await r.hexists(`${base}ev:${puId}:${name}`, id)) === 1,
       bot: async (id) => parse<BotDoc>(await r.hget(`${base}bot`, id)),
+      tombstones: async (keys) => (await r.hmget(`${base}tomb`, ...keys)).map((at) => (at === null ? null : Number(at))),
     };
   }
 
@@ -368,6 +399,16 @@ export class RedisReadModel extends ReadModel {
       }
       case 'putBot':
         return [['HSET', `${base}bot`, w.doc._id, JSON.stringify(w.doc)]];
+      case 'putTombstone':
+        return [
+          ['HSET', `${base}tomb`, w.key, w.at],
+          ['ZADD', `${base}tombz`, w.at, w.key],
+        ];
+      case 'dropTombstone':
+        return [
+          ['HDEL', `${base}tomb`, w.key],
+          ['ZREM', `${base}tombz`, w.key],
+        ];
     }
   }
 
