@@ -165,8 +165,11 @@ describe('POST /v1/events', () => {
     expect(await openRequests()).toEqual([]);
     const c = await app.connect('owner');
     expect((await c.subscribe('/ip/requests/gone/messages')).payload.code).toBe('not_found');
-    // re-created: no message survived the delete
-    await app.ingestOk({ type: 'request.create', data: f.request('ip', 'gone', { status: 100 }) });
+    // re-created (dated after the delete, or its tombstone would keep it out): no message survived the delete
+    await app.ingestOk({
+      type: 'request.create',
+      data: f.request('ip', 'gone', { status: 100, updatedAt: new Date(Date.now() + 1000).toISOString() }),
+    });
     expect((await c.subscribe('/ip/requests/gone/messages')).payload.message).toEqual([]);
   });
 

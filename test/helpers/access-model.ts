@@ -815,8 +815,11 @@ export class AccessScenario {
     this.nodes = Object.entries(options.nodes);
     if (this.nodes.length === 0) throw new Error('AccessScenario needs at least one node');
     this.projects = PROJECTS.map((p) => (options.runId ? `${p}-${options.runId}` : p));
-    // Recent timestamps (retention is relative to the wall clock); whole seconds so that the order is exact.
-    this.clock = Math.floor(Date.now() / 1000) * 1000 - 15 * 60 * 1000;
+    // Timestamps within the retention windows (relative to the wall clock), whole seconds so that the order is
+    // exact, and an hour ahead of it: every document the scenario re-creates after a delete is dated after the
+    // delete was accepted, so tombstones never make one stale (their own rule is tested in the ReadModel contract
+    // and test/security/tombstones.e2e-spec.ts), while re-creation stays part of every scenario.
+    this.clock = Math.floor(Date.now() / 1000) * 1000 + 60 * 60 * 1000;
     // Fence events keep a clock of their own (distinct times, and the scenario's own times stay as they are).
     this.fenceClock = this.clock;
   }
