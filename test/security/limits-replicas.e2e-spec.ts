@@ -3,7 +3,7 @@ import * as f from '../helpers/factories';
 import { RedisServer } from '../helpers/redis-server';
 import { ReplicaProcess } from '../helpers/replica-process';
 import { userToken } from '../helpers/tokens';
-import { until } from '../helpers/wait-for';
+import { until, waitFor } from '../helpers/wait-for';
 import { HandshakeRefused, TestClient } from '../helpers/ws-client';
 
 /**
@@ -53,7 +53,7 @@ async function attempt(r: ReplicaProcess, userId: string): Promise<TestClient | 
   }
 }
 
-const accepted = (results: Array<TestClient | { status: number }>) => results.filter((x) => x instanceof TestClient) as TestClient[];
+const accepted = (results: Array<TestClient | { status: number }>) => results.filter((x): x is TestClient => x instanceof TestClient);
 const refusedWith = (results: Array<TestClient | { status: number; body: any }>, code: string) =>
   results.filter((x) => !(x instanceof TestClient) && x.status === 429 && x.body.error.code === code).length;
 
@@ -114,10 +114,9 @@ describe('floods spread over two replicas meet one exact limit', () => {
     // 200 subscribes at once: within the burst, so the subscription cap decides.
     for (let i = 0; i < 200; i++) abuser.send({ action: 'subscribe', payload: { topic: `/p1/bots/b${i}` } });
     await abuser.sync();
-    await until(
-      async () => abuser.frames.filter((fr) => fr.payload.topic?.startsWith('/p1/bots/')).length >= 200 || null,
-      'every subscribe answered',
-    );
+    await waitFor(() => abuser.frames.filter((fr) => fr.payload.topic?.startsWith('/p1/bots/')).length >= 200, {
+      what: 'every subscribe answered',
+    });
     const bots = abuser.frames.filter((fr) => fr.payload.topic?.startsWith('/p1/bots/'));
     expect(bots.filter((fr) => fr.action === 'publish')).toHaveLength(50);
     expect(bots.filter((fr) => fr.payload.code === 'too_many_subscriptions')).toHaveLength(150);
@@ -132,11 +131,10 @@ describe('floods spread over two replicas meet one exact limit', () => {
       clearInterval(flood);
     }
     for (const v of victims) {
-      await until(
-        async () =>
-          v.topicFrames('/p1/requests').filter((fr) => fr.payload.method === 'CREATE' && !Array.isArray(fr.payload.message)).length === 5 ||
-          null,
-        'live frames',
+      await waitFor(
+        () =>
+          v.topicFrames('/p1/requests').filter((fr) => fr.payload.method === 'CREATE' && !Array.isArray(fr.payload.message)).length === 5,
+        { what: 'live frames' },
       );
     }
   });
