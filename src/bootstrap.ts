@@ -11,6 +11,7 @@ import { TokenVerifier } from './auth/token-verifier';
 import { AppConfig } from './config/app-config';
 import { ApiError } from './errors/api-error';
 import { ApiExceptionFilter, sendApiError, toApiError } from './errors/api-exception.filter';
+import { answerClientError } from './gateway/handshake';
 import { ClientTransport, compileTrust } from './gateway/client-transport';
 import { RealtimeWsAdapter } from './gateway/realtime-ws.adapter';
 import { ConnectionLimits } from './limits/connection-limits';
@@ -93,6 +94,7 @@ export async function createApp(config: AppConfig): Promise<RunningApp> {
   const listen = app.listen.bind(app) as unknown as (port: number, host: string, backlog: number) => Promise<unknown>;
   await listen(config.port, '0.0.0.0', config.listenBacklog);
   const server = app.getHttpServer() as Server;
+  server.on('clientError', answerClientError);
   const port = (server.address() as AddressInfo).port;
   let tlsReloader: TlsReloader | undefined;
   if (config.tls && tlsPair) {

@@ -18,12 +18,15 @@ export function tokenOf(req: IncomingMessage): string | undefined {
   return extractToken(req.url, req.headers.authorization);
 }
 
-/** Answers a refused upgrade at once with the JSON body of protocol.md §6, then closes the socket. */
-export function refuseUpgrade(socket: Duplex, error: ApiError): void {
+/**
+ * Answers a refused upgrade at once with the JSON body of protocol.md §6, then closes the socket. `status`
+ * overrides the code's own status where HTTP has a more precise one (431 for headers too large).
+ */
+export function refuseUpgrade(socket: Duplex, error: ApiError, status = error.status): void {
   const body = error.body();
   const retry = error.details.retry_after_s;
   const head = [
-    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`,
     'Connection: close',
     'Content-Type: application/json',
     `Content-Length: ${Buffer.byteLength(body)}`,
@@ -55,5 +58,26 @@ export function limitRefusal(refused: Extract<Admission, { ok: false }>): ApiErr
         `this user has ${refused.max} open connections, the most allowed (MAX_CONN_PER_USER); close one first`,
         { limit: refused.max, retry_after_s },
       );
+  }
+}
+
+/**
+ * Node's HTTP parser refuses a request before any handler sees it (headers over its 16 KiB limit, such as a huge
+ * token in the URL, or bytes that are not HTTP); by default it answers with an empty body. This answers with the
+ * JSON error body like every other refusal.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    refuseUpgrade(
+      socket,
+      new ApiError('bad_request', 'request headers are too large (over 16 KiB): send the token once, and a short one'),
+      431,
+    );
+  } else {
+    refuseUpgrade(socket, new ApiError('bad_request', 'malformed HTTP request'));
   }
 }

@@ -114,6 +114,9 @@ describe('tokens refused by a service with a shared secret (HS256)', () => {
     expect(viaClient.body).not.toContain('AAAAAAAAAAAAAAAA');
     const viaHeader = await refusal(app.wsUrl, { authorization: `Bearer ${huge}` });
     expect([401, 431]).toContain(viaHeader.status);
+    // Refused by the HTTP parser before any handler, and still answered with the JSON error body.
+    for (const answer of [viaClient, viaHeader])
+      expect(JSON.parse(answer.body)).toEqual({ error: { code: 'bad_request', message: expect.stringContaining('too large') } });
     expect(viaHeader.body).not.toContain('AAAAAAAAAAAAAAAA');
     await expectServing(app, userToken('after-big'), 'after-big');
     const health = await fetch(`${app.httpUrl}/healthz`);
