@@ -1,5 +1,5 @@
 import * as f from '../../test/helpers/factories';
-import { ProjectUserDoc, RequestDoc } from '../domain/documents';
+import { MessageDoc, ProjectUserDoc, RequestDoc } from '../domain/documents';
 import { validateEnvelope } from '../ingest/event-validation';
 import { PlanOptions, ProjectStateReader, WriteOp, planApply, tombstoneKey } from './apply-plan';
 
@@ -12,6 +12,7 @@ const at = (ms: number) => new Date(ms).toISOString();
 interface FakeState {
   requests?: RequestDoc[];
   projectUsers?: ProjectUserDoc[];
+  messages?: MessageDoc[];
   tombstones?: Record<string, number>;
 }
 
@@ -24,7 +25,7 @@ function reader(state: FakeState): ProjectStateReader & { tombstoneReads: string
     project: () => Promise.resolve(null),
     request: (rid) => Promise.resolve(requests.get(rid) ?? null),
     requestIdOf: (oid) => Promise.resolve([...requests.values()].find((r) => r._id === oid)?.request_id),
-    message: () => Promise.resolve(null),
+    message: (rid, id) => Promise.resolve((state.messages ?? []).find((m) => m.recipient === rid && m._id === id) ?? null),
     projectUser: (id) => Promise.resolve(pus.get(id) ?? null),
     projectUsers: () => Promise.resolve([...pus.values()]),
     listed: () => Promise.resolve([]),
@@ -169,5 +170,54 @@ describe('planApply: delete tombstones', () => {
     );
     expect(newer.outcome).toBe('applied');
     expect(tombOps(newer.ops)).toEqual([{ op: 'dropTombstone', key: 'pu:pu-p-u1' }]);
+  });
+
+  describe('a message of a deleted request', () => {
+    const message = (overrides: Record<string, unknown>) => event({ type: 'message.create', data: f.message('p', 'r1', overrides) });
+
+    it('reads the r: tombstone with the message, in one call', async () => {
+      const r = reader({});
+      const plan = planApply(message({}), r, opts());
+      // Issued before the planner first waits: in the same round trip as the message read.
+      expect(r.tombstoneReads).toEqual([[tombstoneKey.request('r1')]]);
+      await plan;
+    });
+
+    it('not stored and dated no later than the delete (updatedAt, else createdAt): stale, nothing written', async () => {
+      const r = reader({ tombstones: { 'r:r1': T0 } });
+      expect(await planApply(message({ updatedAt: at(T0 - 1) }), r, opts())).toEqual({ outcome: 'stale' });
+      expect(await planApply(message({ updatedAt: at(T0) }), r, opts())).toEqual({ outcome: 'stale' });
+      expect(await planApply(message({ updatedAt: undefined, createdAt: at(T0 - 1) }), r, opts())).toEqual({ outcome: 'stale' });
+      // Ingest refuses an unparseable date; the planner still falls back to createdAt.
+      const unparsed = { ...f.message('p', 'r1', { createdAt: at(T0) }), updatedAt: 'not a date' };
+      expect(await planApply({ type: 'message.upsert', projectId: 'p', data: unparsed }, r, opts())).toEqual({ outcome: 'stale' });
+    });
+
+    it('dated after the delete, undated, or past the TTL: applied, and the tombstone stays', async () => {
+      const r = reader({ tombstones: { 'r:r1': T0 } });
+      for (const plan of [
+        await planApply(message({ updatedAt: at(T0 + 1), createdAt: at(T0 - 1) }), r, opts()),
+        await planApply(message({ updatedAt: undefined, createdAt: at(T0 + 1) }), r, opts()),
+        await planApply(message({ updatedAt: undefined, createdAt: undefined }), r, opts()),
+        await planApply(message({ updatedAt: at(T0 - 1) }), r, opts({ now: T0 + TTL })),
+      ]) {
+        expect(plan.outcome).toBe('applied');
+        expect(plan.ops?.map((o) => o.op)).toEqual(['putMessage']);
+      }
+      // Another request's tombstone does not count.
+      const other = reader({ tombstones: { 'r:r2': T0, 'o:r1': T0 } });
+      expect((await planApply(message({ updatedAt: at(T0 - 1) }), other, opts())).outcome).toBe('applied');
+    });
+
+    it('stored already: the normal staleness rules decide, not the tombstone', async () => {
+      const data = f.message('p', 'r1', { updatedAt: at(T0 - 10) });
+      const stored = event({ type: 'message.create', data });
+      if (stored.type !== 'message.upsert') throw new Error('not a message');
+      const r = reader({ messages: [stored.data], tombstones: { 'r:r1': T0 } });
+      const update = await planApply(event({ type: 'message.update', data: { ...data, status: 300, updatedAt: at(T0 - 5) } }), r, opts());
+      expect(update.outcome).toBe('applied');
+      expect(update.outcome === 'applied' && update.change).toMatchObject({ type: 'message', method: 'UPDATE' });
+      expect(await planApply(event({ type: 'message.update', data }), r, opts())).toEqual({ outcome: 'duplicate' });
+    });
   });
 });

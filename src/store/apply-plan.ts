@@ -101,7 +101,16 @@ export async function planApply(event: DomainEvent, r: ProjectStateReader, opts:
     case 'message.upsert': {
       const incoming = event.data;
       const stored = withoutEmbeddedRequest(incoming);
-      const prev = await r.message(incoming.recipient, incoming._id);
+      // The request's tombstone is read with the message (one round trip on Redis), though only a message
+      // not stored yet needs it: a stored one decides by itself, as a stored request does.
+      const [prev, deletedAt] = await Promise.all([
+        r.message(incoming.recipient, incoming._id),
+        r.tombstones([tombstoneKey.request(incoming.recipient)]),
+      ]);
+      // A message of a deleted request dated no later than the delete: it was purged with the request (or
+      // would have been, had it arrived first), so it must not come back on its own. The tombstone stays:
+      // a message re-creates no request, and older request updates must still be kept out.
+      if (!prev && deletedBefore(messageTime(incoming), deletedAt, opts)) return { outcome: 'stale' };
       const fresh = freshness(prev, stored);
       if (fresh !== 'newer') return { outcome: fresh };
       return {
@@ -216,10 +225,25 @@ async function planProjectUser(doc: ProjectUserDoc, r: ProjectStateReader, opts:
  * applies a document whose version cannot be compared with the stored one.
  */
 function checkTombstones(keys: string[], ats: Array<number | null>, doc: { updatedAt?: string }, opts: PlanOptions): 'stale' | WriteOp[] {
-  const updated = timeOf(doc.updatedAt);
-  const live = ats.filter((at): at is number => typeof at === 'number' && opts.now - at < opts.tombstoneTtlMs);
-  if (live.length > 0 && !Number.isNaN(updated) && updated <= Math.max(...live)) return 'stale';
+  if (deletedBefore(timeOf(doc.updatedAt), ats, opts)) return 'stale';
   return keys.filter((_, i) => typeof ats[i] === 'number').map((key): WriteOp => ({ op: 'dropTombstone', key }));
+}
+
+/**
+ * Whether a live tombstone among `ats` (its delete accepted less than the TTL ago) is not older than `time`
+ * (ms): what makes a document that is not stored `stale`. A `time` that is NaN cannot be compared with the
+ * delete: never stale, as freshness() applies a document whose version cannot be compared.
+ */
+function deletedBefore(time: number, ats: Array<number | null>, opts: PlanOptions): boolean {
+  if (Number.isNaN(time)) return false;
+  const live = ats.filter((at): at is number => typeof at === 'number' && opts.now - at < opts.tombstoneTtlMs);
+  return live.length > 0 && time <= Math.max(...live);
+}
+
+/** A message's version time: its `updatedAt`, else its `createdAt` (NaN when neither parses). */
+function messageTime(msg: MessageDoc): number {
+  const updated = timeOf(msg.updatedAt);
+  return Number.isNaN(updated) ? timeOf(msg.createdAt) : updated;
 }
 
 export function withoutEmbeddedRequest(msg: MessageDoc): MessageDoc {

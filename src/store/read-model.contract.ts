@@ -359,6 +359,55 @@ export function describeReadModelContract(
         expect((await read(`/${P}/requests`, 'u1')).member).toMatchObject({ role: 'admin' });
       });
 
+      it('a message older than its request.delete is stale: the purged messages stay away, also once the request is re-created', async () => {
+        await member('u1', 'owner');
+        const data = f.request(P, 'r1', { participants: ['u1'], updatedAt: at(T0 - 60_000) });
+        await applied({ type: 'request.create', data }, T0 - 60_000);
+        const m1 = f.message(P, 'r1', { createdAt: at(T0 - 50_000), updatedAt: at(T0 - 50_000) });
+        await applied({ type: 'message.create', data: m1 }, T0 - 50_000);
+        await applied({ type: 'request.delete', data: { request_id: 'r1', id_project: P } }, T0);
+        // Sent before the delete, received after it: an update of a purged message, a message never seen.
+        const lateUpdate = { ...m1, status: 300, updatedAt: at(T0 - 30_000) };
+        const lateCreate = f.message(P, 'r1', { createdAt: at(T0 - 20_000), updatedAt: at(T0) });
+        expect(await ingest({ type: 'message.update', data: lateUpdate }, T0 + 1_000)).toEqual({ outcome: 'stale' });
+        expect(await ingest({ type: 'message.create', data: lateCreate }, T0 + 1_000)).toEqual({ outcome: 'stale' });
+        const t3 = await read(`/${P}/requests/r1/messages`, 'u1');
+        expect(t3.messages).toEqual([]);
+        expect(t3.seq).toBe(4);
+
+        const recreated = { ...data, updatedAt: at(T0 + 1) };
+        await applied({ type: 'request.create', data: recreated }, T0 + 2_000);
+        const after = await read(`/${P}/requests/r1/messages`, 'u1');
+        expect(after.request).toMatchObject({ request_id: 'r1' });
+        expect(after.messages).toEqual([]);
+      });
+
+      it('a message dated after its request.delete is applied, and the request stays deleted for older updates', async () => {
+        await member('u1', 'owner');
+        const data = f.request(P, 'r1', { participants: ['u1'], updatedAt: at(T0 - 60_000) });
+        await applied({ type: 'request.create', data }, T0 - 60_000);
+        await applied({ type: 'request.delete', data: { request_id: 'r1', id_project: P } }, T0);
+        // Created before the delete, updated after it: the update's time counts.
+        const m = f.message(P, 'r1', { createdAt: at(T0 - 10_000), updatedAt: at(T0 + 1) });
+        const c = changeOf(await applied({ type: 'message.create', data: m }, T0 + 1_000), 'message');
+        expect(c).toMatchObject({ method: 'CREATE', message: m });
+        expect((await read(`/${P}/requests/r1/messages`, 'u1')).messages).toEqual([m]);
+        // A message does not re-create its request: the tombstone still keeps the older update out.
+        const late = { ...data, status: 300, updatedAt: at(T0 - 30_000) };
+        expect(await ingest({ type: 'request.update', data: late }, T0 + 2_000)).toEqual({ outcome: 'stale' });
+        expect((await read(`/${P}/requests/r1`, 'u1')).request).toBeNull();
+      });
+
+      it('a message of a request deleted while unknown is stale when it is not after the delete', async () => {
+        await member('u1', 'owner');
+        expect(await ingest({ type: 'request.delete', data: { request_id: 'r1', id_project: P } }, T0)).toEqual({ outcome: 'duplicate' });
+        const old = f.message(P, 'r1', { createdAt: at(T0 - 30_000), updatedAt: at(T0 - 30_000) });
+        expect(await ingest({ type: 'message.create', data: old }, T0 + 1_000)).toEqual({ outcome: 'stale' });
+        const t3 = await read(`/${P}/requests/r1/messages`, 'u1');
+        expect(t3.messages).toEqual([]);
+        expect(t3.seq).toBe(1);
+      });
+
       it('tombstones are per project', async () => {
         await ingest({ type: 'request.delete', data: { request_id: 'r1', id_project: Q } }, T0);
         await applied({ type: 'request.create', data: f.request(P, 'r1', { updatedAt: at(T0 - 30_000) }) }, T0 + 1_000);
