@@ -61,6 +61,11 @@ export async function createApp(config: AppConfig): Promise<RunningApp> {
   (app.getHttpAdapter().getInstance() as Express).set('trust proxy', compileTrust(config.trustProxy));
   const readiness = app.get(ReadinessService);
   const transport = new ClientTransport(config.trustProxy);
+  if (config.trustProxy === true) {
+    log.warn(
+      "TRUST_PROXY=true trusts every X-Forwarded-For hop: unless the proxy in front overwrites the header, a client chooses the address its per-address limit counts; prefer a hop count or the proxies' addresses",
+    );
+  }
   app.useWebSocketAdapter(
     new RealtimeWsAdapter(app, {
       config,

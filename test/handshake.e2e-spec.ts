@@ -3,20 +3,11 @@ import jwt from 'jsonwebtoken';
 import * as f from './helpers/factories';
 import { startTestApp, TestApp } from './helpers/test-app';
 import { TEST_SECRET, userToken } from './helpers/tokens';
-import { HandshakeRefused, TestClient } from './helpers/ws-client';
+import { HandshakeRefused, TestClient, refusedHandshake } from './helpers/ws-client';
 
 /** protocol.md §1 and §6: the handshake, its token forms and its refusals. */
 
-async function refusal(url: string, headers?: Record<string, string>): Promise<HandshakeRefused> {
-  try {
-    const c = await TestClient.connect(url, { headers });
-    c.close();
-  } catch (err) {
-    if (err instanceof HandshakeRefused) return err;
-    throw err;
-  }
-  throw new Error('the handshake was accepted');
-}
+const refusal = refusedHandshake;
 
 async function expectAccepted(url: string, headers?: Record<string, string>): Promise<TestClient> {
   const c = await TestClient.connect(url, { headers });

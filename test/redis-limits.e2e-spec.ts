@@ -125,13 +125,7 @@ describe('on a Redis Cluster', () => {
   let clusterConnections: RedisConnections;
   beforeAll(async () => {
     cluster = await RedisCluster.start();
-    clusterConnections = new RedisConnections({
-      clusterNodes: cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
-      prefix: 'rt:',
-      claimIdleMs: 30000,
-      streamMaxLen: 1000,
-    });
-    await clusterConnections.ready();
+    clusterConnections = await cluster.connections();
   });
   afterAll(async () => {
     await clusterConnections.close();

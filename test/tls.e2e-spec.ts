@@ -9,7 +9,7 @@ import * as f from './helpers/factories';
 import { insecureHttps, INGEST_TOKEN, startTestApp, TestApp } from './helpers/test-app';
 import { userToken } from './helpers/tokens';
 import { until } from './helpers/wait-for';
-import { HandshakeRefused, TestClient } from './helpers/ws-client';
+import { HandshakeRefused, TestClient, refusedHandshake } from './helpers/ws-client';
 
 /**
  * operations.md §2-3: TLS served by the service (TLS_CERT_FILE/TLS_KEY_FILE) and its certificate rotation,
@@ -74,16 +74,7 @@ function peerFingerprint(port: number): Promise<string> {
   });
 }
 
-async function refusal(url: string, headers?: Record<string, string>): Promise<HandshakeRefused> {
-  try {
-    const c = await TestClient.connect(url, { headers });
-    c.close();
-  } catch (err) {
-    if (err instanceof HandshakeRefused) return err;
-    throw err;
-  }
-  throw new Error('the handshake was accepted');
-}
+const refusal = refusedHandshake;
 
 async function expectAccepted(url: string, opts: Parameters<typeof TestClient.connect>[1] = {}): Promise<TestClient> {
   const c = await TestClient.connect(url, opts);

@@ -13,7 +13,7 @@ import { ConnectionLimits } from '../limits/connection-limits';
 import { ReadModel } from '../store/read-model';
 import { LOGGER } from '../ops/logger';
 import { OutboundFrame } from './outbound-frame';
-import { FrameSink, ProjectSubscriptions, Subscription } from './subscription-registry';
+import { FrameSink, ProjectSeat, ProjectSubscriptions, Subscription } from './subscription-registry';
 
 /** The shortest time between two reads of a project's parked subscriptions (see retryParked). */
 const PARKED_RETRY_MS = 200;
@@ -146,7 +146,7 @@ export class FanoutService {
       sub = new Subscription(sink, topicString, topic);
       sink.subscriptions.set(topicString, sub);
       project.addPending(sub);
-      this.takeSeat(sink, topic.projectId);
+      this.takeSeat(sub);
     }
     const held = sub;
     const answer = this.answer(sink, held, project, isNew);
@@ -162,7 +162,7 @@ export class FanoutService {
     const { topic, topicString } = held;
     let answered = false;
     // Asked for when the subscription was registered, answered by now or soon: it never delays the read.
-    const seat = sink.seats.get(topic.projectId)?.granted;
+    const seat = held.seat?.granted;
     try {
       // Joined before the read, so that no envelope applied after the read can be missed.
       if (join) await this.bus.join(topic.projectId);
@@ -170,14 +170,6 @@ export class FanoutService {
       const seated = seat === undefined || (await seat);
       if (sink.subscriptions.get(topicString) !== held) return; // unsubscribed or closed meanwhile
       if (held.pending === null) return; // a concurrent re-subscribe already answered
-      if (!seated) {
-        this.log.info(
-          { conn: sink.id, user: sink.userId, project: topic.projectId, topic: topicString },
-          'subscription refused: project full',
-        );
-        this.end(held, 'too_many_connections', `this project has the most connections allowed (MAX_CONN_PER_PROJECT); try again later`);
-        return;
-      }
       const decision = decideSubscribe(topic, sink.userId, read);
       if (!decision.ok && resync && (read.seq === 0 || read.seq < held.snapshotSeq)) {
         // The store went back (restarted empty, reload in progress): what this subscription was granted on
@@ -191,6 +183,15 @@ export class FanoutService {
           'subscription refused',
         );
         this.end(held, decision.code, decision.message);
+        return;
+      }
+      // Only after authorization: a stranger learns nothing of how full a project is.
+      if (!seated) {
+        this.log.info(
+          { conn: sink.id, user: sink.userId, project: topic.projectId, topic: topicString },
+          'subscription refused: project full',
+        );
+        this.end(held, 'too_many_connections', `this project has the most connections allowed (MAX_CONN_PER_PROJECT); try again later`);
         return;
       }
       held.parked = false; // a client's own re-subscribe can answer a parked subscription
@@ -481,23 +482,36 @@ export class FanoutService {
   }
 
   /** The first subscription of a connection in a project asks for its place there; the others share it. */
-  private takeSeat(sink: FrameSink, projectId: string): void {
-    const seat = sink.seats.get(projectId);
-    if (seat) seat.subscriptions++;
-    else sink.seats.set(projectId, { subscriptions: 1, granted: this.limits.joinProject(sink.id, projectId) });
+  private takeSeat(sub: Subscription): void {
+    const { sink, projectId } = sub;
+    let seat = sink.seats.get(projectId);
+    if (!seat) {
+      const created: ProjectSeat = { subscriptions: 0, granted: this.limits.joinProject(sink.id, projectId) };
+      sink.seats.set(projectId, created);
+      // A refusal answers the subscriptions waiting on it; the next subscribe asks again (the project may have room by then).
+      void created.granted.then((ok) => {
+        if (!ok && sink.seats.get(projectId) === created) sink.seats.delete(projectId);
+      });
+      seat = created;
+    }
+    seat.subscriptions++;
+    sub.seat = seat;
   }
 
-  private freeSeat(sink: FrameSink, projectId: string): void {
-    const seat = sink.seats.get(projectId);
-    if (!seat || --seat.subscriptions > 0) return;
-    sink.seats.delete(projectId);
-    this.limits.leaveProject(sink.id, projectId);
+  /** The last subscription of a held place gives it back (a refused place was never held, and left the map already). */
+  private freeSeat(sub: Subscription): void {
+    const seat = sub.seat;
+    if (!seat) return;
+    sub.seat = null;
+    if (--seat.subscriptions > 0 || sub.sink.seats.get(sub.projectId) !== seat) return;
+    sub.sink.seats.delete(sub.projectId);
+    this.limits.leaveProject(sub.sink.id, sub.projectId);
   }
 
   private drop(sub: Subscription): void {
     if (sub.sink.subscriptions.get(sub.topicString) === sub) {
       sub.sink.subscriptions.delete(sub.topicString);
-      this.freeSeat(sub.sink, sub.projectId);
+      this.freeSeat(sub);
     }
     const project = this.projects.get(sub.projectId);
     if (!project) return;

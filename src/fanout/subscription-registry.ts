@@ -46,6 +46,8 @@ export class Subscription {
   parked = false;
   /** The subscribe answering this subscription right now, if any. */
   inflight: Promise<void> | null = null;
+  /** The connection's place in this project, shared with its other subscriptions there. */
+  seat: ProjectSeat | null = null;
 
   constructor(
     readonly sink: FrameSink,

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { ClientTransport } from './client-transport';
+import { ClientTransport, addressKey } from './client-transport';
 
 function req(remoteAddress: string, headers: Record<string, string> = {}, encrypted = false): IncomingMessage {
   return { socket: { remoteAddress, encrypted }, connection: { remoteAddress }, headers } as unknown as IncomingMessage;
@@ -33,5 +33,17 @@ describe('ClientTransport (TRUST_PROXY with Express trust proxy semantics)', () 
 
   it('with true, trusts every hop: the leftmost address is the client', () => {
     expect(new ClientTransport(true).clientIp(req('10.0.0.1', xff))).toBe('203.0.113.7');
+  });
+});
+
+describe('addressKey (what RATE_CONN_PER_IP_PER_MIN counts under)', () => {
+  it('keeps IPv4, folds IPv6 to its /64 and IPv4-mapped addresses to IPv4', () => {
+    expect(addressKey('203.0.113.7')).toBe('203.0.113.7');
+    expect(addressKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:0db8:0001:0002:ffff:ffff:ffff:ffff')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:db8:1:3::1')).toBe('2001:db8:1:3::/64');
+    expect(addressKey('::ffff:127.0.0.1')).toBe('127.0.0.1');
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressKey('unknown')).toBe('unknown');
   });
 });

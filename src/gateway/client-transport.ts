@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import ipaddr from 'ipaddr.js';
 import proxyaddr from 'proxy-addr';
 import { TrustProxy } from '../config/app-config';
 
@@ -20,15 +21,18 @@ export function compileTrust(trust: TrustProxy): TrustFn {
  */
 export class ClientTransport {
   private readonly trust: TrustFn;
+  private readonly trustsNone: boolean;
 
   constructor(trust: TrustProxy) {
     this.trust = compileTrust(trust);
+    this.trustsNone = trust === false || trust === 0 || (Array.isArray(trust) && trust.length === 0);
   }
 
   /** The client's address: the socket's peer, or the nearest untrusted address of X-Forwarded-For. */
   clientIp(req: IncomingMessage): string {
-    if (!req.socket.remoteAddress) return 'unknown';
-    return proxyaddr(req, this.trust);
+    const peer = req.socket.remoteAddress;
+    if (!peer) return 'unknown';
+    return this.trustsNone ? peer : proxyaddr(req, this.trust);
   }
 
   /** TLS on this socket, or `X-Forwarded-Proto: https` (its first value, as Express reads it) from a trusted peer. */
@@ -40,4 +44,21 @@ export class ClientTransport {
     const value = Array.isArray(header) ? header[0] : header;
     return value?.split(',', 1)[0]!.trim().toLowerCase() === 'https';
   }
+}
+
+/**
+ * The key an address's connection rate is counted under: an IPv4 address as it is, an IPv6 one by its /64 (one
+ * subscriber's network: a client given a /64 could otherwise take a new address for every connection), and an
+ * IPv4-mapped IPv6 address as its IPv4 address.
+ */
+export function addressKey(ip: string): string {
+  if (!ipaddr.isValid(ip)) return ip;
+  const addr = ipaddr.parse(ip);
+  if (addr.kind() === 'ipv4') return addr.toString();
+  const v6 = addr as ipaddr.IPv6;
+  if (v6.isIPv4MappedAddress()) return v6.toIPv4Address().toString();
+  return `${v6.parts
+    .slice(0, 4)
+    .map((p) => p.toString(16))
+    .join(':')}::/64`;
 }

@@ -23,6 +23,7 @@ export function tokenOf(req: IncomingMessage): string | undefined {
  * overrides the code's own status where HTTP has a more precise one (431 for headers too large).
  */
 export function refuseUpgrade(socket: Duplex, error: ApiError, status = error.status): void {
+  if (socket.destroyed) return;
   const body = error.body();
   const retry = error.details.retry_after_s;
   const head = [
@@ -32,6 +33,9 @@ export function refuseUpgrade(socket: Duplex, error: ApiError, status = error.st
     `Content-Length: ${Buffer.byteLength(body)}`,
     ...(typeof retry === 'number' ? [`Retry-After: ${retry}`] : []),
   ];
+  // The server's sockets allow half-open connections: without this a client that never closes would hold the
+  // socket (and a file descriptor) after its refusal, which is what a handshake flood would do.
+  socket.once('finish', () => socket.destroy());
   socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
 }
 
@@ -67,11 +71,15 @@ export function limitRefusal(refused: Extract<Admission, { ok: false }>): ApiErr
  * JSON error body like every other refusal.
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
+  // As Node's own handler: no answer once a response on this connection has begun.
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+  if (err.code === 'ECONNRESET' || !socket.writable || inFlight) {
     socket.destroy();
     return;
   }
-  if (err.code === 'HPE_HEADER_OVERFLOW') {
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    refuseUpgrade(socket, new ApiError('bad_request', 'the request took too long to arrive'), 408);
+  } else if (err.code === 'HPE_HEADER_OVERFLOW') {
     refuseUpgrade(
       socket,
       new ApiError('bad_request', 'request headers are too large (over 16 KiB): send the token once, and a short one'),

@@ -5,12 +5,16 @@ import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
+import { Principal } from '../auth/principal';
 import { TokenVerifier } from '../auth/token-verifier';
 import { AppConfig } from '../config/app-config';
 import { ApiError } from '../errors/api-error';
 import { ConnectionLimits } from '../limits/connection-limits';
-import { ClientTransport } from './client-transport';
+import { ClientTransport, addressKey } from './client-transport';
 import { limitRefusal, normalizePath, refuseUpgrade, requestPath, tokenOf } from './handshake';
+
+/** How long a handshake waits for the limits' answer before it is refused with 503. */
+const ADMIT_TIMEOUT_MS = 2000;
 
 export interface RealtimeWsAdapterDeps {
   config: AppConfig;
@@ -38,7 +42,7 @@ export class RealtimeWsAdapter extends WsAdapter {
   }
 
   override create(): WebSocketServer {
-    const { config, verifier, limits, transport, log, draining } = this.deps;
+    const { config, verifier, transport, log, draining } = this.deps;
     const wss = new WebSocketServer({
       noServer: true,
       maxPayload: config.ws.maxPayloadBytes,
@@ -46,6 +50,8 @@ export class RealtimeWsAdapter extends WsAdapter {
       // which is safe only while ws writes every frame of its own at once, without a compression queue.
       perMessageDeflate: false,
       clientTracking: false,
+      // Pings are answered by the gateway, through the same frame limit as every other client frame.
+      autoPong: false,
     });
     const path = normalizePath(config.wsPath);
     const server = this.httpServer as HttpServer;
@@ -70,36 +76,75 @@ export class RealtimeWsAdapter extends WsAdapter {
         refuseUpgrade(socket, new ApiError('unauthorized', result.message));
         return;
       }
-      const principal = result.principal;
-      const connId = randomUUID();
-      const userId = principal.userId;
-      limits.admit({ connId, userId, ip }).then(
-        (admission) => {
-          if (!admission.ok) {
-            log.info({ reason: admission.limit, user: userId, ip }, 'connection refused');
-            refuseUpgrade(socket, limitRefusal(admission));
-            return;
-          }
-          // The client may have gone, or the replica started draining, while the limits were checked.
-          if (socket.destroyed || draining()) {
-            limits.release(connId, userId);
-            if (!socket.destroyed)
-              refuseUpgrade(socket, new ApiError('unavailable', 'this replica is shutting down; connect again to reach another one'));
-            return;
-          }
-          wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, principal, socket, connId));
-        },
-        (err: unknown) => {
-          log.warn({ err, user: userId, ip }, 'connection refused: limits unavailable');
-          refuseUpgrade(
-            socket,
-            new ApiError('unavailable', 'connection limits cannot be checked right now (engine unreachable); try again'),
-          );
-        },
-      );
+      this.admitThenUpgrade(wss, req, socket, head, result.principal, ip);
     });
     wss.on('error', (err) => log.error({ err }, 'websocket server error'));
     return wss;
+  }
+
+  /**
+   * Counts the connection against the limits (one Redis round trip on the Redis engine), then upgrades it. Its place
+   * is given back however it ends before the gateway owns it: ws drops an upgrade without calling back when the
+   * request is not a valid WebSocket handshake or the client went away meanwhile, and the gateway never sees it.
+   */
+  private admitThenUpgrade(
+    wss: WebSocketServer,
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    principal: Principal,
+    ip: string,
+  ): void {
+    const { limits, log, draining } = this.deps;
+    const connId = randomUUID();
+    const userId = principal.userId;
+    const unavailable = () => new ApiError('unavailable', 'connection limits cannot be checked right now (engine unreachable); try again');
+    let answered = false;
+    // A Redis that accepts connections but does not answer must not hold handshakes (and their sockets) for ever.
+    const timer = setTimeout(() => {
+      answered = true;
+      log.warn({ user: userId, ip }, 'connection refused: limits did not answer in time');
+      refuseUpgrade(socket, unavailable());
+    }, ADMIT_TIMEOUT_MS);
+    timer.unref();
+    limits.admit({ connId, userId, ip: addressKey(ip) }).then(
+      (admission) => {
+        clearTimeout(timer);
+        if (answered) {
+          if (admission.ok) limits.release(connId, userId); // counted after the client was told 503
+          return;
+        }
+        answered = true;
+        if (!admission.ok) {
+          log.info({ reason: admission.limit, user: userId, ip }, 'connection refused');
+          refuseUpgrade(socket, limitRefusal(admission));
+          return;
+        }
+        if (socket.destroyed) {
+          limits.release(connId, userId);
+          return;
+        }
+        let delivered = false;
+        socket.once('close', () => {
+          if (!delivered) limits.release(connId, userId);
+        });
+        if (draining()) {
+          refuseUpgrade(socket, new ApiError('unavailable', 'this replica is shutting down; connect again to reach another one'));
+          return;
+        }
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          delivered = true;
+          wss.emit('connection', ws, principal, socket, connId);
+        });
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        if (answered) return;
+        answered = true;
+        log.warn({ err, user: userId, ip }, 'connection refused: limits unavailable');
+        refuseUpgrade(socket, unavailable());
+      },
+    );
   }
 
   override bindMessageHandlers(): void {

@@ -114,6 +114,10 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
       this.fanout.disconnect(conn);
       this.limits.release(conn.id, conn.userId);
     });
+    ws.on('ping', (data: Buffer) => {
+      conn.alive = true;
+      if (this.admitFrame(conn) && !conn.closed) ws.pong(data);
+    });
     ws.on('error', (err) => this.log.debug({ err, conn: conn.id }, 'socket error'));
     if (principal.expiresAt !== undefined) this.expiring.add(conn);
   }
@@ -151,12 +155,7 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
   private onFrame(conn: ClientConnection, data: Buffer, isBinary: boolean): void {
     conn.alive = true;
     // Before parsing: the cost a flood would impose is the parse itself.
-    const verdict = conn.frameRate.take(Date.now());
-    if (verdict !== 'ok') {
-      if (verdict === 'notify') conn.send(this.rateLimited);
-      else if (verdict === 'close') this.closeAbusive(conn);
-      return;
-    }
+    if (!this.admitFrame(conn)) return;
     const parsed = parseClientFrame(data, isBinary);
     if (!parsed.ok) {
       conn.send(errorFrame(parsed.topic, parsed.code, parsed.message));
@@ -216,11 +215,22 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
     }
   }
 
+  /** RATE_FRAMES_PER_S for a data frame or a ping: false when it is dropped. */
+  private admitFrame(conn: ClientConnection): boolean {
+    const verdict = conn.frameRate.take(Date.now());
+    if (verdict === 'ok') return true;
+    if (verdict === 'notify') conn.send(this.rateLimited);
+    else if (verdict === 'close') this.closeAbusive(conn);
+    return false;
+  }
+
   private closeAbusive(conn: ClientConnection): void {
     if (conn.closed) return;
     this.abuseCloses++;
     this.log.info({ conn: conn.id, user: conn.userId }, 'connection closed for sending too many frames (1008)');
     conn.ws.close(CLOSE_POLICY, 'too many frames: far over RATE_FRAMES_PER_S for several seconds');
+    // ws reads on until the closing handshake completes or times out (30 s): an abuser that keeps sending is cut.
+    setTimeout(() => conn.ws.terminate(), CLOSE_GRACE_MS).unref();
   }
 
   private closeExpired(conn: ClientConnection): void {

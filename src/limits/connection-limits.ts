@@ -53,8 +53,11 @@ export abstract class ConnectionLimits {
   /** Stops timers; places are left to expire (Redis) or go with the process (memory). */
   abstract close(): Promise<void> | void;
 
-  /** Nest calls this when the app closes. */
-  onModuleDestroy(): Promise<void> | void {
+  /**
+   * Nest calls this last when the app closes: after the gateway's drain, during which the connections still open
+   * keep their places (renewed), so other replicas cannot admit past the caps during a rollout.
+   */
+  onApplicationShutdown(): Promise<void> | void {
     return this.close();
   }
 }

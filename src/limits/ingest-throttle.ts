@@ -16,10 +16,9 @@ export function ingestThrottlerOptions(ratePerS: number, keyPrefix: string): Thr
     throttlers: [{ name: 'default', ttl: INGEST_WINDOW_MS, limit: ratePerS }],
     getTracker: (req: Record<string, unknown>) => {
       const auth = (req.headers as Record<string, unknown> | undefined)?.authorization;
-      return createHash('sha256')
-        .update(typeof auth === 'string' ? auth : '')
-        .digest('hex')
-        .slice(0, 32);
+      // The token as the controller reads it, so that spellings of one header (`bearer  x`) count as one token.
+      const token = typeof auth === 'string' ? (/^\s*Bearer\s+(\S+)\s*$/i.exec(auth)?.[1] ?? auth) : '';
+      return createHash('sha256').update(token).digest('hex').slice(0, 32);
     },
     generateKey: (_ctx, tracker) => `${keyPrefix}ingest:${tracker}`,
   };

@@ -157,7 +157,16 @@ describe('server frames (protocol.md §2.2)', () => {
 
   it('offers exactly the error codes of the spec', () => {
     expect([...ERROR_CODES].sort()).toEqual(
-      ['bad_request', 'unknown_topic', 'forbidden', 'not_found', 'rate_limited', 'too_many_subscriptions', 'too_many_connections', 'internal'].sort(),
+      [
+        'bad_request',
+        'unknown_topic',
+        'forbidden',
+        'not_found',
+        'rate_limited',
+        'too_many_subscriptions',
+        'too_many_connections',
+        'internal',
+      ].sort(),
     );
   });
 });

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
+import { RedisConnections } from '../../src/engine/redis-connections';
 
 /**
  * Real `redis-server` processes for tests: started on free loopback ports with no persistence, stopped after.
@@ -139,6 +140,18 @@ export class RedisCluster {
       await new Promise((r) => setTimeout(r, 50));
     }
     return new RedisCluster(nodes);
+  }
+
+  /** The service's Redis connections in cluster mode (prefix `rt:`), ready. */
+  async connections(): Promise<RedisConnections> {
+    const connections = new RedisConnections({
+      clusterNodes: this.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+      prefix: 'rt:',
+      claimIdleMs: 30000,
+      streamMaxLen: 1000,
+    });
+    await connections.ready();
+    return connections;
   }
 
   async stop(): Promise<void> {

@@ -95,3 +95,15 @@ export class TestClient {
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.terminate();
   }
 }
+
+/** Connects expecting a refusal: resolves with it, fails the test when the handshake is accepted. */
+export async function refusedHandshake(url: string, headers?: Record<string, string>): Promise<HandshakeRefused> {
+  try {
+    const c = await TestClient.connect(url, { headers });
+    c.close();
+  } catch (err) {
+    if (err instanceof HandshakeRefused) return err;
+    throw err;
+  }
+  throw new Error('the handshake was accepted');
+}

@@ -11,7 +11,7 @@ import { TestClient } from '../helpers/ws-client';
 
 jest.setTimeout(60_000);
 
-const past = (msAgo: number) => new Date(Date.now() - msAgo).toISOString();
+const past = (msAgo: number, from = Date.now()) => new Date(from - msAgo).toISOString();
 const future = (msAhead: number) => new Date(Date.now() + msAhead).toISOString();
 
 interface Node {
@@ -33,6 +33,8 @@ async function story(a: Node, b: Node, p: string): Promise<void> {
     expect((await w.subscribe(`/${p}/requests`)).payload.message.map((r: any) => r.request_id)).toEqual(['r1']);
     expect((await w.subscribe(`/${p}/project_users/users/agent`)).payload.message).toMatchObject({ id_user: 'agent' });
   }
+  // Late updates are dated from before the delete was sent, however long the steps in between take.
+  const deletedAt = Date.now();
   await a.ingestOk([
     { type: 'request.delete', data: { request_id: 'r1', id_project: p } },
     { type: 'project_user.delete', data: { _id: `pu-${p}-agent`, id_project: p } },
@@ -47,10 +49,10 @@ async function story(a: Node, b: Node, p: string): Promise<void> {
   const late = await b.ingestOk([
     {
       type: 'request.update',
-      data: f.request(p, 'r1', { _id: `oid-${p}-r1`, status: 200, participants: ['agent'], updatedAt: past(1000) }),
+      data: f.request(p, 'r1', { _id: `oid-${p}-r1`, status: 200, participants: ['agent'], updatedAt: past(1000, deletedAt) }),
     },
-    { type: 'request.update', data: f.request(p, 'r1-renamed', { _id: `oid-${p}-r1`, status: 200, updatedAt: past(1000) }) },
-    { type: 'project_user.update', data: f.projectUser(p, 'agent', 'agent', { updatedAt: past(1000) }) },
+    { type: 'request.update', data: f.request(p, 'r1-renamed', { _id: `oid-${p}-r1`, status: 200, updatedAt: past(1000, deletedAt) }) },
+    { type: 'project_user.update', data: f.projectUser(p, 'agent', 'agent', { updatedAt: past(1000, deletedAt) }) },
   ]);
   expect(late).toEqual({ accepted: 0, duplicates: 0, stale: 3 });
   const agent = await b.connect('agent');

@@ -45,20 +45,21 @@ export class MemoryConnectionLimits extends ConnectionLimits {
   admit(t: ConnectionTicket): Promise<Admission> {
     const now = this.now();
     const v = this.opts.values;
-    const user = window(this.userRates, t.userId, now);
-    const ip = window(this.ipRates, t.ip, now);
+    // Looked up, not created: a refused attempt leaves nothing behind (a flood of new addresses stays free).
+    const user = current(this.userRates, t.userId, now);
+    const ip = current(this.ipRates, t.ip, now);
     const conns = this.userConns.get(t.userId);
     let refusal: Admission | null = null;
-    if (user.times.length >= v.connPerUserPerMin) {
+    if (user && user.times.length >= v.connPerUserPerMin) {
       refusal = { ok: false, limit: 'RATE_CONN_PER_USER_PER_MIN', max: v.connPerUserPerMin, retryAfterMs: user.retryAfter(now) };
-    } else if (ip.times.length >= v.connPerIpPerMin) {
+    } else if (ip && ip.times.length >= v.connPerIpPerMin) {
       refusal = { ok: false, limit: 'RATE_CONN_PER_IP_PER_MIN', max: v.connPerIpPerMin, retryAfterMs: ip.retryAfter(now) };
     } else if ((conns?.size ?? 0) >= v.maxConnPerUser) {
       refusal = { ok: false, limit: 'MAX_CONN_PER_USER', max: v.maxConnPerUser, retryAfterMs: this.opts.capRetryMs };
     }
     if (refusal) return Promise.resolve(refusal);
-    user.times.push(now);
-    ip.times.push(now);
+    (user ?? created(this.userRates, t.userId)).times.push(now);
+    (ip ?? created(this.ipRates, t.ip)).times.push(now);
     addToIndex(this.userConns, t.userId, t.connId);
     return Promise.resolve({ ok: true });
   }
@@ -100,9 +101,14 @@ export class MemoryConnectionLimits extends ConnectionLimits {
   }
 }
 
-function window(m: Map<string, SlidingWindow>, key: string, now: number): SlidingWindow {
-  let w = m.get(key);
-  if (!w) m.set(key, (w = new SlidingWindow()));
-  w.prune(now);
+function current(m: Map<string, SlidingWindow>, key: string, now: number): SlidingWindow | undefined {
+  const w = m.get(key);
+  w?.prune(now);
+  return w;
+}
+
+function created(m: Map<string, SlidingWindow>, key: string): SlidingWindow {
+  const w = new SlidingWindow();
+  m.set(key, w);
   return w;
 }

@@ -1,7 +1,20 @@
 /**
- * Lua scripts of the Redis connection limits. Times are the caller's milliseconds; places are zset members
- * (connection ids) scored by admission time (rates) or by the end of their lease (open connections).
+ * Lua scripts of the Redis connection limits. Places are zset members (connection ids) scored by admission time
+ * (rates) or by the end of their lease (open connections). Time is Redis's own clock (TIME), one for every
+ * replica, so a replica whose clock is off cannot end the leases of the others; a caller may pass its own
+ * milliseconds instead (tests move a fake clock), 0 meaning TIME.
  */
+
+const CLOCK = `
+local function clock(arg)
+  local now = tonumber(arg)
+  if now == 0 then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return now
+end
+`;
 
 /**
  * A handshake: KEYS[1] the user's rate window, KEYS[2] the address's, KEYS[3] the user's open connections.
@@ -9,8 +22,8 @@
  * Returns {0, 0} when admitted (counted in all three), else {1 | 2 | 3, ms until the window frees a place}
  * for the user's rate, the address's rate, the user's cap; a refused handshake counts nowhere.
  */
-export const ADMIT_SCRIPT = `
-local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+export const ADMIT_SCRIPT = `${CLOCK}
+local now, window = clock(ARGV[1]), tonumber(ARGV[2])
 local limits = { tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]) }
 local conn, lease = ARGV[6], tonumber(ARGV[7])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
@@ -37,8 +50,8 @@ return { 0, 0 }
  * ARGV: now, lease, cap, connection id. Returns 1 when the connection holds a place (already, or now), 0 when
  * the cap is reached.
  */
-export const JOIN_PROJECT_SCRIPT = `
-local now, lease, cap, conn = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+export const JOIN_PROJECT_SCRIPT = `${CLOCK}
+local now, lease, cap, conn = clock(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if not redis.call('ZSCORE', KEYS[1], conn) and redis.call('ZCARD', KEYS[1]) >= cap then return 0 end
 redis.call('ZADD', KEYS[1], now + lease, conn)
@@ -47,11 +60,12 @@ return 1
 `;
 
 /**
- * Lease renewal: KEYS the zsets (one slot), ARGV[1] the new lease end, ARGV[2] the lease, then one member per
- * key. Each key keeps a TTL of one lease after its last renewal, so a key whose replicas all died goes too.
+ * Lease renewal: KEYS the zsets (one slot), ARGV[1] now, ARGV[2] the lease, then one member per key. Each key
+ * keeps a TTL of one lease after its last renewal, so a key whose replicas all died goes too.
  */
-export const RENEW_SCRIPT = `
-local lease_end, lease = ARGV[1], tonumber(ARGV[2])
+export const RENEW_SCRIPT = `${CLOCK}
+local lease = tonumber(ARGV[2])
+local lease_end = clock(ARGV[1]) + lease
 for i = 1, #KEYS do
   redis.call('ZADD', KEYS[i], lease_end, ARGV[i + 2])
   redis.call('PEXPIRE', KEYS[i], lease)

@@ -15,6 +15,7 @@ export interface RedisConnectionLimitsOptions {
   values: ConnectionLimitValues;
   /** How long a place outlives its last renewal (WS_HEARTBEAT_INTERVAL_MS); renewed three times per lease. */
   leaseMs: number;
+  /** Milliseconds for the scripts (tests); unset, the scripts read Redis's own clock. */
   now?: () => number;
   log?: Logger;
 }
@@ -51,6 +52,7 @@ interface Seat {
 export class RedisConnectionLimits extends ConnectionLimits {
   private readonly redis: RedisClient;
   private readonly scripts: LimitScripts;
+  /** What the scripts take as now: 0 makes them read Redis's TIME. */
   private readonly now: () => number;
   /** This replica's admitted connections: connection id → user id. */
   private readonly places = new Map<string, string>();
@@ -66,7 +68,7 @@ export class RedisConnectionLimits extends ConnectionLimits {
     super();
     this.redis = connections.command;
     this.prefix = connections.prefix;
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now ?? (() => 0);
     this.redis.defineCommand('rtAdmit', { numberOfKeys: 3, lua: ADMIT_SCRIPT });
     this.redis.defineCommand('rtJoinProject', { numberOfKeys: 1, lua: JOIN_PROJECT_SCRIPT });
     this.redis.defineCommand('rtRenew', { lua: RENEW_SCRIPT });
@@ -164,7 +166,7 @@ export class RedisConnectionLimits extends ConnectionLimits {
    * place the join is about to be refused.
    */
   renew(): void {
-    const until = this.now() + this.opts.leaseMs;
+    const now = this.now();
     const byUser: string[][] = [];
     let chunk: string[] = [];
     for (const [connId, userId] of this.places) {
@@ -172,7 +174,7 @@ export class RedisConnectionLimits extends ConnectionLimits {
       if (chunk.length >= 2 * RENEW_CHUNK) byUser.push((chunk = []));
     }
     if (chunk.length > 0) byUser.push(chunk);
-    for (const c of byUser) this.renewPairs(c, until, this.opts.leaseMs);
+    for (const c of byUser) this.renewPairs(c, now);
     for (const [projectId, conns] of this.seats) {
       const key = this.projectConnsKey(projectId);
       let pairs: string[] = [];
@@ -180,23 +182,23 @@ export class RedisConnectionLimits extends ConnectionLimits {
         if (!seat.held) continue;
         pairs.push(key, connId);
         if (pairs.length >= 2 * RENEW_CHUNK) {
-          this.renewPairs(pairs, until, this.opts.leaseMs);
+          this.renewPairs(pairs, now);
           pairs = [];
         }
       }
-      if (pairs.length > 0) this.renewPairs(pairs, until, this.opts.leaseMs);
+      if (pairs.length > 0) this.renewPairs(pairs, now);
     }
   }
 
   /** `pairs`: key, member, key, member... (keys of one slot). */
-  private renewPairs(pairs: string[], until: number, leaseMs: number): void {
+  private renewPairs(pairs: string[], now: number): void {
     const keys: string[] = [];
     const members: string[] = [];
     for (let i = 0; i < pairs.length; i += 2) {
       keys.push(pairs[i]!);
       members.push(pairs[i + 1]!);
     }
-    this.quietly(this.scripts.rtRenew(keys.length, ...keys, until, leaseMs, ...members));
+    this.quietly(this.scripts.rtRenew(keys.length, ...keys, now, this.opts.leaseMs, ...members));
   }
 
   private forgetSeat(projectId: string, connId: string): boolean {
