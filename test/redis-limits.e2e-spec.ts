@@ -13,8 +13,7 @@ let server: RedisServer;
 let connections: RedisConnections;
 beforeAll(async () => {
   server = await RedisServer.start();
-  connections = new RedisConnections({ url: server.url, prefix: 'rt:', claimIdleMs: 30000, streamMaxLen: 1000 });
-  await connections.ready();
+  connections = await server.connections();
 });
 afterAll(async () => {
   await connections.close();

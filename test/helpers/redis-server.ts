@@ -45,6 +45,13 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** The service's Redis connections to this server (prefix `rt:`), ready. */
+  async connections(): Promise<RedisConnections> {
+    const connections = new RedisConnections({ url: this.url, prefix: 'rt:', claimIdleMs: 30000, streamMaxLen: 1000 });
+    await connections.ready();
+    return connections;
+  }
+
   /** Starts a server on a free port (or the given one, to restart in place). */
   static async start(opts: { port?: number; args?: string[] } = {}): Promise<RedisServer> {
     requireRedisBinary();
