@@ -3,9 +3,9 @@ import { createApp } from './bootstrap';
 import { ConfigError, loadConfig } from './config/app-config';
 
 async function main(): Promise<void> {
-  let config;
   try {
-    config = loadConfig();
+    // Both can refuse the configuration: loadConfig the variables, createApp the files they name (TLS).
+    await createApp(loadConfig());
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -13,7 +13,6 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  await createApp(config);
 }
 
 void main();
