@@ -79,7 +79,7 @@ describe('RedisConnectionLimits: one count for every replica, places as leases',
     expect(await a.joinProject('c2', project)).toBe(true);
     for (let i = 0; i < 4; i++) {
       clock += LEASE_MS / 2;
-      a.renew();
+      await a.renew();
     }
     expect((await b.admit(ticket(user))).ok).toBe(false);
     expect(await b.joinProject('c3', project)).toBe(false);
@@ -95,7 +95,7 @@ describe('RedisConnectionLimits: one count for every replica, places as leases',
     a.release(released.connId, user);
     await connections.command.del(a.userConnsKey(user));
     expect((await b.admit(ticket(user))).ok).toBe(true); // Redis forgot a's two places
-    a.renew();
+    await a.renew();
     expect(await connections.command.zrange(a.userConnsKey(user), 0, -1)).toEqual(expect.arrayContaining(kept.map((t) => t.connId)));
     expect(await connections.command.zscore(a.userConnsKey(user), released.connId)).toBeNull();
     expect((await b.admit(ticket(user))).ok).toBe(false); // 2 of a + 1 of b

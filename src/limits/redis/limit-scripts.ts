@@ -26,16 +26,20 @@ export const ADMIT_SCRIPT = `${CLOCK}
 local now, window = clock(ARGV[1]), tonumber(ARGV[2])
 local limits = { tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]) }
 local conn, lease = ARGV[6], tonumber(ARGV[7])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+-- A set is pruned only when it looks full: below its limit it admits whatever its old members, and it never
+-- grows past its limit (its key expires one window or lease after its last addition or renewal).
+local function full(i, floor)
+  if redis.call('ZCARD', KEYS[i]) < limits[i] then return false end
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', floor)
+  return redis.call('ZCARD', KEYS[i]) >= limits[i]
+end
 for i = 1, 2 do
-  if redis.call('ZCARD', KEYS[i]) >= limits[i] then
+  if full(i, now - window) then
     local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
     return { i, tonumber(oldest[2]) + window - now }
   end
 end
-if redis.call('ZCARD', KEYS[3]) >= limits[3] then return { 3, 0 } end
+if full(3, now) then return { 3, 0 } end
 for i = 1, 2 do
   redis.call('ZADD', KEYS[i], now, conn)
   redis.call('PEXPIRE', KEYS[i], window)
@@ -48,12 +52,14 @@ return { 0, 0 }
 /**
  * A connection's first subscription in a project: KEYS[1] the project's open connections.
  * ARGV: now, lease, cap, connection id. Returns 1 when the connection holds a place (already, or now), 0 when
- * the cap is reached.
+ * the cap is reached. Pruned of ended leases only when it looks full, as the admission's sets.
  */
 export const JOIN_PROJECT_SCRIPT = `${CLOCK}
 local now, lease, cap, conn = clock(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if not redis.call('ZSCORE', KEYS[1], conn) and redis.call('ZCARD', KEYS[1]) >= cap then return 0 end
+if redis.call('ZCARD', KEYS[1]) >= cap and not redis.call('ZSCORE', KEYS[1], conn) then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  if redis.call('ZCARD', KEYS[1]) >= cap then return 0 end
+end
 redis.call('ZADD', KEYS[1], now + lease, conn)
 redis.call('PEXPIRE', KEYS[1], lease)
 return 1

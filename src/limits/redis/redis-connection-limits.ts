@@ -13,7 +13,7 @@ import { ADMIT_SCRIPT, JOIN_PROJECT_SCRIPT, RENEW_SCRIPT } from './limit-scripts
 
 export interface RedisConnectionLimitsOptions {
   values: ConnectionLimitValues;
-  /** How long a place outlives its last renewal (WS_HEARTBEAT_INTERVAL_MS); renewed three times per lease. */
+  /** How long a place outlives its last renewal (WS_HEARTBEAT_INTERVAL_MS); renewed twice per lease. */
   leaseMs: number;
   /** Milliseconds for the scripts (tests); unset, the scripts read Redis's own clock. */
   now?: () => number;
@@ -46,7 +46,7 @@ interface Seat {
  * `{lim}:cu:<user>`: zset of the user's open connections, each scored by the end of its lease;
  * `{<project>}:conns`: zset of the connections holding a subscription in the project, by lease end (on the
  * project's slot). A handshake is one script on the `{lim}` slot, a first subscribe in a project one script on
- * the project's slot. Each replica renews the leases of its own connections three times per lease; a replica
+ * the project's slot. Each replica renews the leases of its own connections twice per lease; a replica
  * that dies renews nothing, and its places are dropped by the next admit or join once their lease ends.
  */
 export class RedisConnectionLimits extends ConnectionLimits {
@@ -73,7 +73,7 @@ export class RedisConnectionLimits extends ConnectionLimits {
     this.redis.defineCommand('rtJoinProject', { numberOfKeys: 1, lua: JOIN_PROJECT_SCRIPT });
     this.redis.defineCommand('rtRenew', { lua: RENEW_SCRIPT });
     this.scripts = this.redis as unknown as LimitScripts;
-    this.timer = setInterval(() => this.renew(), Math.max(50, Math.floor(opts.leaseMs / 3)));
+    this.timer = setInterval(() => void this.renew(), Math.max(50, Math.floor(opts.leaseMs / 2)));
     this.timer.unref();
   }
 
@@ -120,7 +120,7 @@ export class RedisConnectionLimits extends ConnectionLimits {
 
   release(connId: string, userId: string): void {
     if (!this.places.delete(connId)) return;
-    this.quietly(this.redis.zrem(this.userConnsKey(userId), connId));
+    void this.quietly(this.redis.zrem(this.userConnsKey(userId), connId));
   }
 
   async joinProject(connId: string, projectId: string): Promise<boolean> {
@@ -153,7 +153,7 @@ export class RedisConnectionLimits extends ConnectionLimits {
 
   leaveProject(connId: string, projectId: string): void {
     if (!this.forgetSeat(projectId, connId)) return;
-    this.quietly(this.redis.zrem(this.projectConnsKey(projectId), connId));
+    void this.quietly(this.redis.zrem(this.projectConnsKey(projectId), connId));
   }
 
   close(): void {
@@ -163,42 +163,44 @@ export class RedisConnectionLimits extends ConnectionLimits {
   /**
    * Extends the lease of every place this replica holds (also putting back places that a Redis restarted empty
    * lost). Only places Redis granted are renewed: a renewal sent while a join is in flight must not take a
-   * place the join is about to be refused.
+   * place the join is about to be refused. Done in slices of RENEW_CHUNK places, one script call each, yielding
+   * to the event loop between them, so that renewing ten thousand places holds up neither delivery here nor
+   * Redis for long. One round at a time; resolves when every slice was answered.
    */
-  renew(): void {
+  renew(): Promise<void> {
+    this.renewing ??= this.renewRound().finally(() => (this.renewing = null));
+    return this.renewing;
+  }
+  private renewing: Promise<void> | null = null;
+
+  private async renewRound(): Promise<void> {
     const now = this.now();
-    const byUser: string[][] = [];
-    let chunk: string[] = [];
-    for (const [connId, userId] of this.places) {
-      chunk.push(this.userConnsKey(userId), connId);
-      if (chunk.length >= 2 * RENEW_CHUNK) byUser.push((chunk = []));
-    }
-    if (chunk.length > 0) byUser.push(chunk);
-    for (const c of byUser) this.renewPairs(c, now);
+    const sent: Array<Promise<unknown>> = [];
+    let keys: string[] = [];
+    let members: string[] = [];
+    const flush = () => {
+      if (keys.length === 0) return;
+      sent.push(this.quietly(this.scripts.rtRenew(keys.length, ...keys, now, this.opts.leaseMs, ...members)));
+      keys = [];
+      members = [];
+    };
+    const add = async (key: string, member: string) => {
+      keys.push(key);
+      members.push(member);
+      if (keys.length < RENEW_CHUNK) return;
+      flush();
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+    // Maps iterated across turns skip what was deleted meanwhile (a place released after its slice was sent is
+    // removed by its own ZREM, sent after the renewal on the same connection).
+    for (const [connId, userId] of this.places) await add(this.userConnsKey(userId), connId);
+    flush(); // the places' keys share the {lim} slot; each project's keys its own
     for (const [projectId, conns] of this.seats) {
       const key = this.projectConnsKey(projectId);
-      let pairs: string[] = [];
-      for (const [connId, seat] of conns) {
-        if (!seat.held) continue;
-        pairs.push(key, connId);
-        if (pairs.length >= 2 * RENEW_CHUNK) {
-          this.renewPairs(pairs, now);
-          pairs = [];
-        }
-      }
-      if (pairs.length > 0) this.renewPairs(pairs, now);
+      for (const [connId, seat] of conns) if (seat.held) await add(key, connId);
+      flush();
     }
-  }
-
-  /** `pairs`: key, member, key, member... (keys of one slot). */
-  private renewPairs(pairs: string[], now: number): void {
-    const keys: string[] = [];
-    const members: string[] = [];
-    for (let i = 0; i < pairs.length; i += 2) {
-      keys.push(pairs[i]!);
-      members.push(pairs[i + 1]!);
-    }
-    this.quietly(this.scripts.rtRenew(keys.length, ...keys, now, this.opts.leaseMs, ...members));
+    await Promise.all(sent);
   }
 
   private forgetSeat(projectId: string, connId: string): boolean {
@@ -209,8 +211,8 @@ export class RedisConnectionLimits extends ConnectionLimits {
   }
 
   /** Releases and renewals may fail while Redis is away: leases end by themselves, and the next renewal heals. */
-  private quietly(p: Promise<unknown>): void {
-    p.catch((err: unknown) => {
+  private quietly(p: Promise<unknown>): Promise<unknown> {
+    return p.catch((err: unknown) => {
       if (isConnectionError(err)) this.opts.log?.debug({ err }, 'connection limits: redis unavailable');
       else this.opts.log?.error({ err }, 'connection limits: redis command failed');
     });
