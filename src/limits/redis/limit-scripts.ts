@@ -66,14 +66,23 @@ return 1
 `;
 
 /**
- * Lease renewal: KEYS the zsets (one slot), ARGV[1] now, ARGV[2] the lease, then one member per key. Each key
+ * Lease renewal: KEYS the zsets (one slot), ARGV[1] now, ARGV[2] the lease, then for each key the number of its
+ * members and the members: one ZADD and one PEXPIRE per key however many of its members are renewed. Each key
  * keeps a TTL of one lease after its last renewal, so a key whose replicas all died goes too.
  */
 export const RENEW_SCRIPT = `${CLOCK}
 local lease = tonumber(ARGV[2])
 local lease_end = clock(ARGV[1]) + lease
+local a = 3
 for i = 1, #KEYS do
-  redis.call('ZADD', KEYS[i], lease_end, ARGV[i + 2])
+  local n = tonumber(ARGV[a])
+  local pairs = {}
+  for k = 1, n do
+    pairs[2 * k - 1] = lease_end
+    pairs[2 * k] = ARGV[a + k]
+  end
+  a = a + n + 1
+  redis.call('ZADD', KEYS[i], unpack(pairs))
   redis.call('PEXPIRE', KEYS[i], lease)
 end
 return #KEYS

@@ -32,8 +32,9 @@ const REFUSED_BY: Record<number, Exclude<ConnectionLimitName, 'MAX_CONN_PER_PROJ
   3: 'MAX_CONN_PER_USER',
 };
 
-/** Keys renewed per script call (a script's keys share one slot, so a call carries one key list). */
-const RENEW_CHUNK = 500;
+/** Places renewed per script call (a script's keys share one slot), and the pause between two calls of a round. */
+const RENEW_CHUNK = 250;
+const RENEW_PAUSE_MS = 5;
 
 /** A project place taken by this replica; `held` once Redis granted it (only those are renewed). */
 interface Seat {
@@ -163,9 +164,9 @@ export class RedisConnectionLimits extends ConnectionLimits {
   /**
    * Extends the lease of every place this replica holds (also putting back places that a Redis restarted empty
    * lost). Only places Redis granted are renewed: a renewal sent while a join is in flight must not take a
-   * place the join is about to be refused. Done in slices of RENEW_CHUNK places, one script call each, yielding
-   * to the event loop between them, so that renewing ten thousand places holds up neither delivery here nor
-   * Redis for long. One round at a time; resolves when every slice was answered.
+   * place the join is about to be refused. Done in slices of RENEW_CHUNK places, one script call each, a few ms
+   * apart, so that renewing ten thousand places holds up neither delivery here nor Redis. One round at a time;
+   * resolves when every slice was answered.
    */
   renew(): Promise<void> {
     this.renewing ??= this.renewRound().finally(() => (this.renewing = null));
@@ -176,20 +177,24 @@ export class RedisConnectionLimits extends ConnectionLimits {
   private async renewRound(): Promise<void> {
     const now = this.now();
     const sent: Array<Promise<unknown>> = [];
-    let keys: string[] = [];
-    let members: string[] = [];
+    let slice = new Map<string, string[]>();
+    let size = 0;
     const flush = () => {
-      if (keys.length === 0) return;
-      sent.push(this.quietly(this.scripts.rtRenew(keys.length, ...keys, now, this.opts.leaseMs, ...members)));
-      keys = [];
-      members = [];
+      if (size === 0) return;
+      const args: Array<string | number> = [];
+      for (const members of slice.values()) args.push(members.length, ...members);
+      sent.push(this.quietly(this.scripts.rtRenew(slice.size, ...slice.keys(), now, this.opts.leaseMs, ...args)));
+      slice = new Map();
+      size = 0;
     };
     const add = async (key: string, member: string) => {
-      keys.push(key);
-      members.push(member);
-      if (keys.length < RENEW_CHUNK) return;
+      const members = slice.get(key);
+      if (members) members.push(member);
+      else slice.set(key, [member]);
+      if (++size < RENEW_CHUNK) return;
       flush();
-      await new Promise((resolve) => setImmediate(resolve));
+      // Spread over time: a round of ten thousand places is a few dozen short scripts, not one burst on Redis.
+      await new Promise((resolve) => setTimeout(resolve, RENEW_PAUSE_MS));
     };
     // Maps iterated across turns skip what was deleted meanwhile (a place released after its slice was sent is
     // removed by its own ZREM, sent after the renewal on the same connection).
