@@ -52,7 +52,7 @@ export class ClientTransport {
  * IPv4-mapped IPv6 address as its IPv4 address.
  */
 export function addressKey(ip: string): string {
-  if (!ipaddr.isValid(ip)) return ip;
+  if (!ip.includes(':') || !ipaddr.isValid(ip)) return ip; // IPv4 as it is, without parsing
   const addr = ipaddr.parse(ip);
   if (addr.kind() === 'ipv4') return addr.toString();
   const v6 = addr as ipaddr.IPv6;
