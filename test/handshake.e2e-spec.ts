@@ -3,7 +3,7 @@ import jwt from 'jsonwebtoken';
 import * as f from './helpers/factories';
 import { startTestApp, TestApp } from './helpers/test-app';
 import { TEST_SECRET, userToken } from './helpers/tokens';
-import { HandshakeRefused, TestClient, refusedHandshake } from './helpers/ws-client';
+import { TestClient, refusedHandshake } from './helpers/ws-client';
 
 /** protocol.md §1 and §6: the handshake, its token forms and its refusals. */
 
