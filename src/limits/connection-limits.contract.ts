@@ -86,6 +86,16 @@ export function describeConnectionLimitsContract(name: string, make: LimitsFacto
       expect((await l.admit(ticket(user, 'x'))).ok).toBe(false);
     });
 
+    it('decides handshakes and joins that arrive together exactly, in order', async () => {
+      const l = limits({ maxConnPerUser: 100 });
+      const user = `u-${fresh()}`;
+      const answers = await Promise.all(Array.from({ length: 10 }, () => l.admit(ticket(user, `ip-${fresh()}`))));
+      expect(answers.map((a) => a.ok)).toEqual([true, true, true, true, false, false, false, false, false, false]);
+      const project = `p-${fresh()}`;
+      const joined = await Promise.all(Array.from({ length: 5 }, () => l.joinProject(randomUUID(), project)));
+      expect(joined).toEqual([true, true, false, false, false]);
+    });
+
     it('gives a project at most its cap of connections; a connection holds one place however often it joins', async () => {
       const l = limits();
       const project = `p-${fresh()}`;
