@@ -17,69 +17,52 @@ end
 `;
 
 /**
- * The handshakes of one event-loop turn, in order: KEYS three per handshake (the user's rate window, the address's,
- * the user's open connections); ARGV now, window, user rate, address rate, user cap, lease, then one connection id
- * per handshake. Each is decided after the ones before it in the call, as if they had come one by one. Returns
- * two numbers per handshake: {0, 0} when admitted (counted in all three), else {1 | 2 | 3, ms until the window
- * frees a place} for the user's rate, the address's rate, the user's cap; a refused handshake counts nowhere.
+ * A handshake: KEYS[1] the user's rate window, KEYS[2] the address's, KEYS[3] the user's open connections.
+ * ARGV: now, window, user rate, address rate, user cap, connection id, lease.
+ * Returns {0, 0} when admitted (counted in all three), else {1 | 2 | 3, ms until the window frees a place}
+ * for the user's rate, the address's rate, the user's cap; a refused handshake counts nowhere.
  */
 export const ADMIT_SCRIPT = `${CLOCK}
 local now, window = clock(ARGV[1]), tonumber(ARGV[2])
 local limits = { tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]) }
-local lease = tonumber(ARGV[6])
+local conn, lease = ARGV[6], tonumber(ARGV[7])
 -- A set is pruned only when it looks full: below its limit it admits whatever its old members, and it never
 -- grows past its limit (its key expires one window or lease after its last addition or renewal).
-local function full(key, limit, floor)
-  if redis.call('ZCARD', key) < limit then return false end
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', floor)
-  return redis.call('ZCARD', key) >= limit
+local function full(i, floor)
+  if redis.call('ZCARD', KEYS[i]) < limits[i] then return false end
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', floor)
+  return redis.call('ZCARD', KEYS[i]) >= limits[i]
 end
-local out = {}
-for h = 0, #KEYS / 3 - 1 do
-  local keys = { KEYS[3 * h + 1], KEYS[3 * h + 2], KEYS[3 * h + 3] }
-  local conn = ARGV[7 + h]
-  local code, wait = 0, 0
-  for i = 1, 2 do
-    if code == 0 and full(keys[i], limits[i], now - window) then
-      local oldest = redis.call('ZRANGE', keys[i], 0, 0, 'WITHSCORES')
-      code, wait = i, tonumber(oldest[2]) + window - now
-    end
+for i = 1, 2 do
+  if full(i, now - window) then
+    local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+    return { i, tonumber(oldest[2]) + window - now }
   end
-  if code == 0 and full(keys[3], limits[3], now) then code = 3 end
-  if code == 0 then
-    for i = 1, 2 do
-      redis.call('ZADD', keys[i], now, conn)
-      redis.call('PEXPIRE', keys[i], window)
-    end
-    redis.call('ZADD', keys[3], now + lease, conn)
-    redis.call('PEXPIRE', keys[3], lease)
-  end
-  out[2 * h + 1] = code
-  out[2 * h + 2] = wait
 end
-return out
+if full(3, now) then return { 3, 0 } end
+for i = 1, 2 do
+  redis.call('ZADD', KEYS[i], now, conn)
+  redis.call('PEXPIRE', KEYS[i], window)
+end
+redis.call('ZADD', KEYS[3], now + lease, conn)
+redis.call('PEXPIRE', KEYS[3], lease)
+return { 0, 0 }
 `;
 
 /**
- * The first subscriptions in one project of one event-loop turn, in order: KEYS[1] the project's open
- * connections; ARGV now, lease, cap, then one connection id each. Returns 1 or 0 per connection: it holds a place
- * (already, or now), or the cap is reached. Pruned of ended leases only when it looks full, as the admission's sets.
+ * A connection's first subscription in a project: KEYS[1] the project's open connections.
+ * ARGV: now, lease, cap, connection id. Returns 1 when the connection holds a place (already, or now), 0 when
+ * the cap is reached. Pruned of ended leases only when it looks full, as the admission's sets.
  */
 export const JOIN_PROJECT_SCRIPT = `${CLOCK}
-local now, lease, cap = clock(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local out = {}
-for i = 4, #ARGV do
-  local conn = ARGV[i]
-  local ok = 1
-  if redis.call('ZCARD', KEYS[1]) >= cap and not redis.call('ZSCORE', KEYS[1], conn) then
-    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-    if redis.call('ZCARD', KEYS[1]) >= cap then ok = 0 end
-  end
-  if ok == 1 then redis.call('ZADD', KEYS[1], now + lease, conn) end
-  out[i - 3] = ok
+local now, lease, cap, conn = clock(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+if redis.call('ZCARD', KEYS[1]) >= cap and not redis.call('ZSCORE', KEYS[1], conn) then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  if redis.call('ZCARD', KEYS[1]) >= cap then return 0 end
 end
+redis.call('ZADD', KEYS[1], now + lease, conn)
 redis.call('PEXPIRE', KEYS[1], lease)
-return out
+return 1
 `;
 
 /**

@@ -21,24 +21,9 @@ export interface RedisConnectionLimitsOptions {
 }
 
 interface LimitScripts {
-  rtAdmit(numKeys: number, ...keysAndArgs: Array<string | number>): Promise<number[]>;
-  rtJoinProject(conns: string, ...args: Array<string | number>): Promise<number[]>;
+  rtAdmit(ru: string, ri: string, cu: string, ...args: Array<string | number>): Promise<[number, number]>;
+  rtJoinProject(conns: string, ...args: Array<string | number>): Promise<number>;
   rtRenew(numKeys: number, ...keysAndArgs: Array<string | number>): Promise<number>;
-}
-
-/** Handshakes, or first subscribes in one project, sent in one script call at most. */
-const BATCH_MAX = 100;
-
-interface PendingAdmit {
-  ticket: ConnectionTicket;
-  resolve: (a: Admission) => void;
-  reject: (err: unknown) => void;
-}
-
-interface PendingJoin {
-  connId: string;
-  seat: Seat;
-  resolve: (ok: boolean) => void;
 }
 
 const REFUSED_BY: Record<number, Exclude<ConnectionLimitName, 'MAX_CONN_PER_PROJECT'>> = {
@@ -85,7 +70,7 @@ export class RedisConnectionLimits extends ConnectionLimits {
     this.redis = connections.command;
     this.prefix = connections.prefix;
     this.now = opts.now ?? (() => 0);
-    this.redis.defineCommand('rtAdmit', { lua: ADMIT_SCRIPT });
+    this.redis.defineCommand('rtAdmit', { numberOfKeys: 3, lua: ADMIT_SCRIPT });
     this.redis.defineCommand('rtJoinProject', { numberOfKeys: 1, lua: JOIN_PROJECT_SCRIPT });
     this.redis.defineCommand('rtRenew', { lua: RENEW_SCRIPT });
     this.scripts = this.redis as unknown as LimitScripts;
@@ -106,63 +91,20 @@ export class RedisConnectionLimits extends ConnectionLimits {
     return `${this.prefix}{${projectId}}:conns`;
   }
 
-  /**
-   * Counted together with the other handshakes of this event-loop turn, in one script call (their keys share the
-   * `{lim}` slot): a Redis command costs far more in ioredis and Redis than the few checks it carries, and a
-   * reconnect storm brings many handshakes per turn. Each is still decided in order, exactly.
-   */
-  admit(ticket: ConnectionTicket): Promise<Admission> {
-    return new Promise((resolve, reject) => {
-      this.pendingAdmits.push({ ticket, resolve, reject });
-      this.scheduleFlush();
-    });
-  }
-  private pendingAdmits: PendingAdmit[] = [];
-  private pendingJoins = new Map<string, PendingJoin[]>();
-  private flushScheduled = false;
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const admits = this.pendingAdmits;
-    const joins = this.pendingJoins;
-    this.pendingAdmits = [];
-    this.pendingJoins = new Map();
-    for (let i = 0; i < admits.length; i += BATCH_MAX) this.sendAdmits(admits.slice(i, i + BATCH_MAX));
-    for (const [projectId, list] of joins) {
-      for (let i = 0; i < list.length; i += BATCH_MAX) this.sendJoins(projectId, list.slice(i, i + BATCH_MAX));
-    }
-  }
-
-  private sendAdmits(batch: PendingAdmit[]): void {
+  async admit(t: ConnectionTicket): Promise<Admission> {
     const v = this.opts.values;
-    const keys: string[] = [];
-    for (const { ticket: t } of batch) keys.push(this.userRateKey(t.userId), this.ipRateKey(t.ip), this.userConnsKey(t.userId));
-    this.scripts
-      .rtAdmit(
-        keys.length,
-        ...keys,
-        this.now(),
-        CONNECTION_RATE_WINDOW_MS,
-        v.connPerUserPerMin,
-        v.connPerIpPerMin,
-        v.maxConnPerUser,
-        this.opts.leaseMs,
-        ...batch.map((p) => p.ticket.connId),
-      )
-      .then(
-        (answers) => batch.forEach((p, i) => p.resolve(this.admission(p.ticket, answers[2 * i]!, answers[2 * i + 1]!))),
-        (err: unknown) => batch.forEach((p) => p.reject(err)),
-      );
-  }
-
-  private admission(t: ConnectionTicket, code: number, retryMs: number): Admission {
-    const v = this.opts.values;
+    const [code, retryMs] = await this.scripts.rtAdmit(
+      this.userRateKey(t.userId),
+      this.ipRateKey(t.ip),
+      this.userConnsKey(t.userId),
+      this.now(),
+      CONNECTION_RATE_WINDOW_MS,
+      v.connPerUserPerMin,
+      v.connPerIpPerMin,
+      v.maxConnPerUser,
+      t.connId,
+      this.opts.leaseMs,
+    );
     if (code === 0) {
       this.places.set(t.connId, t.userId);
       return { ok: true };
@@ -182,57 +124,32 @@ export class RedisConnectionLimits extends ConnectionLimits {
     void this.quietly(this.redis.zrem(this.userConnsKey(userId), connId));
   }
 
-  /** Taken together with the other first subscribes in this project of this event-loop turn, in one script call. */
-  joinProject(connId: string, projectId: string): Promise<boolean> {
+  async joinProject(connId: string, projectId: string): Promise<boolean> {
     let conns = this.seats.get(projectId);
     if (!conns) this.seats.set(projectId, (conns = new Map<string, Seat>()));
     const seat: Seat = { held: false };
     conns.set(connId, seat);
-    return new Promise((resolve) => {
-      let list = this.pendingJoins.get(projectId);
-      if (!list) this.pendingJoins.set(projectId, (list = []));
-      list.push({ connId, seat, resolve });
-      this.scheduleFlush();
-    });
-  }
-
-  private sendJoins(projectId: string, batch: PendingJoin[]): void {
-    const stillMine = (p: PendingJoin) => this.seats.get(projectId)?.get(p.connId) === p.seat;
-    // A subscription dropped before its join was sent: nothing to take (its ZREM went out already, if any).
-    const live = batch.filter((p) => {
-      if (stillMine(p)) return true;
-      p.resolve(false);
-      return false;
-    });
-    if (live.length === 0) return;
-    this.scripts
-      .rtJoinProject(
+    const stillMine = () => this.seats.get(projectId)?.get(connId) === seat;
+    try {
+      const ok = await this.scripts.rtJoinProject(
         this.projectConnsKey(projectId),
         this.now(),
         this.opts.leaseMs,
         this.opts.values.maxConnPerProject,
-        ...live.map((p) => p.connId),
-      )
-      .then(
-        (answers) =>
-          live.forEach((p, i) => {
-            if (answers[i] === 1) {
-              p.seat.held = true;
-              p.resolve(true);
-            } else {
-              if (stillMine(p)) this.forgetSeat(projectId, p.connId);
-              p.resolve(false);
-            }
-          }),
-        (err: unknown) => {
-          // Not refused, only not counted yet: the renewal adds the places once Redis answers again.
-          this.opts.log?.debug({ err, project: projectId }, 'project places not taken (redis unavailable); renewed later');
-          live.forEach((p) => {
-            p.seat.held = true;
-            p.resolve(true);
-          });
-        },
+        connId,
       );
+      if (ok === 1) {
+        seat.held = true;
+        return true;
+      }
+      if (stillMine()) this.forgetSeat(projectId, connId);
+      return false;
+    } catch (err) {
+      // Not refused, only not counted yet: the renewal adds the place once Redis answers again.
+      seat.held = true;
+      this.opts.log?.debug({ err, project: projectId }, 'project place not taken (redis unavailable); renewed later');
+      return true;
+    }
   }
 
   leaveProject(connId: string, projectId: string): void {
