@@ -69,6 +69,29 @@ describe('handshake limits', () => {
     expect((await refusal(app, 'u9', { 'x-forwarded-for': '203.0.113.99' })).status).toBe(429);
   });
 
+  it('refuses an address whose handshakes kept failing before checking its next token', async () => {
+    app = await startTestApp({ RATE_CONN_PER_IP_PER_MIN: '3', TRUST_PROXY: 'loopback' });
+    const from = (addr: string) => ({ 'x-forwarded-for': addr });
+    for (let i = 0; i < 3; i++) {
+      const bad = await refusedHandshake(`${app.wsUrl}?token=not-a-jwt-${i}`, from('203.0.113.5'));
+      expect(bad.status).toBe(401);
+    }
+    // Even a good token is refused from there now, without being verified.
+    const r = await refusal(app, 'ivan', from('203.0.113.5'));
+    expect(r.status).toBe(429);
+    expect(JSON.parse(r.body).error).toEqual({
+      code: 'rate_limited',
+      message: expect.stringContaining('failed handshakes'),
+      limit: 3,
+      window_s: 60,
+      retry_after_s: expect.any(Number),
+    });
+    // Another address is not affected.
+    const ok = await TestClient.connect(`${app.wsUrl}?token=${userToken('ivan')}`, { headers: from('203.0.113.6') });
+    app.clients.push(ok);
+    expect(ok.ws.readyState).toBe(ok.ws.OPEN);
+  });
+
   it('caps concurrent connections per user at MAX_CONN_PER_USER; a closed one frees its place', async () => {
     app = await startTestApp({ MAX_CONN_PER_USER: '2' });
     const a = await app.connect('carol');

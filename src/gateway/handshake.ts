@@ -89,3 +89,12 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
     refuseUpgrade(socket, new ApiError('bad_request', 'malformed HTTP request'));
   }
 }
+
+/** The 429 answer to an address whose handshakes kept failing (bad tokens) over RATE_CONN_PER_IP_PER_MIN. */
+export function failedHandshakesRefusal(max: number, retryAfterMs: number): ApiError {
+  return new ApiError(
+    'rate_limited',
+    `too many failed handshakes from this address: at most ${max} per minute (RATE_CONN_PER_IP_PER_MIN); check the token`,
+    { limit: max, window_s: CONNECTION_RATE_WINDOW_MS / 1000, retry_after_s: retryAfterSeconds(retryAfterMs) },
+  );
+}

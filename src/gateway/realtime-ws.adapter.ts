@@ -11,7 +11,8 @@ import { AppConfig } from '../config/app-config';
 import { ApiError } from '../errors/api-error';
 import { ConnectionLimits } from '../limits/connection-limits';
 import { ClientTransport, addressKey } from './client-transport';
-import { limitRefusal, normalizePath, refuseUpgrade, requestPath, tokenOf } from './handshake';
+import { SlidingWindows } from '../limits/sliding-window';
+import { failedHandshakesRefusal, limitRefusal, normalizePath, refuseUpgrade, requestPath, tokenOf } from './handshake';
 
 /** How long a handshake waits for the limits' answer before it is refused with 503. */
 const ADMIT_TIMEOUT_MS = 2000;
@@ -70,13 +71,23 @@ export class RealtimeWsAdapter extends WsAdapter {
         return;
       }
       const ip = transport.clientIp(req);
+      const ipKey = addressKey(ip);
+      // An address that keeps failing is refused before its token is checked (a verify with a public key is
+      // the costly step of a handshake); counted by this replica alone, as no place is taken.
+      const failing = this.failedHandshakes.current(ipKey);
+      if (failing && failing.times.length >= config.limits.connPerIpPerMin) {
+        log.info({ reason: 'failed_handshakes', ip }, 'connection refused');
+        refuseUpgrade(socket, failedHandshakesRefusal(config.limits.connPerIpPerMin, failing.retryAfter(Date.now())));
+        return;
+      }
       const result = verifier.verify(tokenOf(req));
       if (!result.ok) {
+        this.failedHandshakes.record(ipKey);
         log.info({ reason: result.reason, ip }, 'connection refused');
         refuseUpgrade(socket, new ApiError('unauthorized', result.message));
         return;
       }
-      this.admitThenUpgrade(wss, req, socket, head, result.principal, ip);
+      this.admitThenUpgrade(wss, req, socket, head, result.principal, ip, ipKey);
     });
     wss.on('error', (err) => log.error({ err }, 'websocket server error'));
     return wss;
@@ -94,6 +105,7 @@ export class RealtimeWsAdapter extends WsAdapter {
     head: Buffer,
     principal: Principal,
     ip: string,
+    ipKey: string,
   ): void {
     const { limits, log, draining } = this.deps;
     const connId = randomUUID();
@@ -107,7 +119,7 @@ export class RealtimeWsAdapter extends WsAdapter {
       refuseUpgrade(socket, unavailable());
     }, ADMIT_TIMEOUT_MS);
     timer.unref();
-    limits.admit({ connId, userId, ip: addressKey(ip) }).then(
+    limits.admit({ connId, userId, ip: ipKey }).then(
       (admission) => {
         clearTimeout(timer);
         if (answered) {
@@ -147,11 +159,15 @@ export class RealtimeWsAdapter extends WsAdapter {
     );
   }
 
+  /** Handshakes refused for their token, by client address (this replica's count). */
+  private readonly failedHandshakes = new SlidingWindows();
+
   override bindMessageHandlers(): void {
     // The gateway reads frames itself; see the class comment.
   }
 
   override async close(server: WebSocketServer): Promise<void> {
+    this.failedHandshakes.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }

@@ -1,5 +1,6 @@
 import { addToIndex, removeFromIndex } from '../../common/set-index';
-import { Admission, CONNECTION_RATE_WINDOW_MS, ConnectionLimitValues, ConnectionLimits, ConnectionTicket } from '../connection-limits';
+import { Admission, ConnectionLimitValues, ConnectionLimits, ConnectionTicket } from '../connection-limits';
+import { SlidingWindows } from '../sliding-window';
 
 export interface MemoryConnectionLimitsOptions {
   values: ConnectionLimitValues;
@@ -8,46 +9,27 @@ export interface MemoryConnectionLimitsOptions {
   now?: () => number;
 }
 
-/** Admission times within the sliding window, oldest first. */
-class SlidingWindow {
-  readonly times: number[] = [];
-
-  prune(now: number): void {
-    const from = now - CONNECTION_RATE_WINDOW_MS;
-    let drop = 0;
-    while (drop < this.times.length && this.times[drop]! <= from) drop++;
-    if (drop > 0) this.times.splice(0, drop);
-  }
-
-  /** Until the oldest admission leaves the window. */
-  retryAfter(now: number): number {
-    return this.times[0]! + CONNECTION_RATE_WINDOW_MS - now;
-  }
-}
-
 /** The memory engine's limits: one process, so every count is a map in it. */
 export class MemoryConnectionLimits extends ConnectionLimits {
-  private readonly userRates = new Map<string, SlidingWindow>();
-  private readonly ipRates = new Map<string, SlidingWindow>();
+  private readonly userRates: SlidingWindows;
+  private readonly ipRates: SlidingWindows;
   private readonly userConns = new Map<string, Set<string>>();
   private readonly projectConns = new Map<string, Set<string>>();
   private readonly now: () => number;
-  private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly opts: MemoryConnectionLimitsOptions) {
     super();
     this.now = opts.now ?? Date.now;
-    // Windows of users and addresses that stopped connecting are forgotten, so the maps stay small.
-    this.timer = setInterval(() => this.forgetIdle(), CONNECTION_RATE_WINDOW_MS);
-    this.timer.unref();
+    this.userRates = new SlidingWindows(this.now);
+    this.ipRates = new SlidingWindows(this.now);
   }
 
   admit(t: ConnectionTicket): Promise<Admission> {
     const now = this.now();
     const v = this.opts.values;
     // Looked up, not created: a refused attempt leaves nothing behind (a flood of new addresses stays free).
-    const user = current(this.userRates, t.userId, now);
-    const ip = current(this.ipRates, t.ip, now);
+    const user = this.userRates.current(t.userId);
+    const ip = this.ipRates.current(t.ip);
     const conns = this.userConns.get(t.userId);
     let refusal: Admission | null = null;
     if (user && user.times.length >= v.connPerUserPerMin) {
@@ -58,8 +40,8 @@ export class MemoryConnectionLimits extends ConnectionLimits {
       refusal = { ok: false, limit: 'MAX_CONN_PER_USER', max: v.maxConnPerUser, retryAfterMs: this.opts.capRetryMs };
     }
     if (refusal) return Promise.resolve(refusal);
-    (user ?? created(this.userRates, t.userId)).times.push(now);
-    (ip ?? created(this.ipRates, t.ip)).times.push(now);
+    this.userRates.record(t.userId);
+    this.ipRates.record(t.ip);
     addToIndex(this.userConns, t.userId, t.connId);
     return Promise.resolve({ ok: true });
   }
@@ -87,28 +69,7 @@ export class MemoryConnectionLimits extends ConnectionLimits {
   }
 
   close(): void {
-    clearInterval(this.timer);
+    this.userRates.close();
+    this.ipRates.close();
   }
-
-  private forgetIdle(): void {
-    const now = this.now();
-    for (const m of [this.userRates, this.ipRates]) {
-      for (const [k, w] of m) {
-        w.prune(now);
-        if (w.times.length === 0) m.delete(k);
-      }
-    }
-  }
-}
-
-function current(m: Map<string, SlidingWindow>, key: string, now: number): SlidingWindow | undefined {
-  const w = m.get(key);
-  w?.prune(now);
-  return w;
-}
-
-function created(m: Map<string, SlidingWindow>, key: string): SlidingWindow {
-  const w = new SlidingWindow();
-  m.set(key, w);
-  return w;
 }
