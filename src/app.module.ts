@@ -20,7 +20,7 @@ import { projectChannel } from './bus/redis/project-channel';
 import { RedisBus } from './bus/redis/redis-bus';
 import { AppConfig } from './config/app-config';
 import { APP_CONFIG, ConfigModule } from './config/config.module';
-import { RedisConnections } from './engine/redis-connections';
+import { RedisConnections, isConnectionError } from './engine/redis-connections';
 import { FanoutService } from './fanout/fanout.service';
 import { RealtimeGateway } from './gateway/realtime.gateway';
 import { IngestController } from './ingest/http/ingest.controller';
@@ -35,7 +35,7 @@ import { LOGGER, createLogger } from './ops/logger';
 import { READINESS_CHECKS, ReadinessCheck, ReadinessService } from './ops/readiness.service';
 import { MemoryReadModel } from './store/memory/memory-read-model';
 import { ReadModel } from './store/read-model';
-import { RedisReadModel, isConnectionError } from './store/redis/redis-read-model';
+import { RedisReadModel } from './store/redis/redis-read-model';
 
 const SWEEP_INTERVAL_MS = 60_000;
 

@@ -113,3 +113,17 @@ export class RedisConnections {
     return client;
   }
 }
+
+/** Redis error replies that mean "not now", not "never": a failover under way, a node loading or out of memory, a busy script. */
+const TRANSIENT_REPLY = /^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|BUSY|OOM|NOREPLICAS)\b/;
+
+/** Redis cannot be used right now (no connection, or a transient reply): what was asked may work once it is back. */
+export function isConnectionError(err: unknown): boolean {
+  const msg = (err as Error)?.message ?? '';
+  return (
+    TRANSIENT_REPLY.test(msg) ||
+    /Connection is closed|Stream isn't writeable|enableOfflineQueue|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|MaxRetriesPerRequest|connect|Cluster/i.test(
+      msg,
+    )
+  );
+}

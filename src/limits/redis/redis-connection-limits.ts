@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
-import { RedisClient, RedisConnections } from '../../engine/redis-connections';
-import { isConnectionError } from '../../store/redis/redis-read-model';
+import { RedisClient, RedisConnections, isConnectionError } from '../../engine/redis-connections';
 import {
   Admission,
   CONNECTION_RATE_WINDOW_MS,

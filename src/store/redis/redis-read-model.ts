@@ -12,7 +12,7 @@ import {
   isListed,
   timeOf,
 } from '../../domain/documents';
-import { RedisClient, RedisConnections } from '../../engine/redis-connections';
+import { RedisClient, RedisConnections, isConnectionError } from '../../engine/redis-connections';
 import { Topic } from '../../protocol/topic-grammar';
 import { ProjectStateReader, WriteOp, planApply, sortNewestFirst } from '../apply-plan';
 import { ApplyOutcome, HistoryLimits, ReadModel, TopicRead } from '../read-model';
@@ -530,18 +530,4 @@ function pairs(flat: Array<string | null>): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
   return out;
-}
-
-/** Redis error replies that mean "not now", not "never": a failover under way, a node loading or out of memory, a busy script. */
-const TRANSIENT_REPLY = /^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|BUSY|OOM|NOREPLICAS)\b/;
-
-/** Redis cannot be used right now (no connection, or a transient reply): what was asked may work once it is back. */
-export function isConnectionError(err: unknown): boolean {
-  const msg = (err as Error)?.message ?? '';
-  return (
-    TRANSIENT_REPLY.test(msg) ||
-    /Connection is closed|Stream isn't writeable|enableOfflineQueue|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|MaxRetriesPerRequest|connect|Cluster/i.test(
-      msg,
-    )
-  );
 }
