@@ -12,7 +12,7 @@ import { AppConfig } from './config/app-config';
 import { ApiError } from './errors/api-error';
 import { ApiExceptionFilter, sendApiError, toApiError } from './errors/api-exception.filter';
 import { answerClientError } from './gateway/handshake';
-import { ClientTransport, compileTrust } from './gateway/client-transport';
+import { ClientTransport } from './gateway/client-transport';
 import { RealtimeWsAdapter } from './gateway/realtime-ws.adapter';
 import { ConnectionLimits } from './limits/connection-limits';
 import { LOGGER } from './ops/logger';
@@ -57,10 +57,10 @@ export async function createApp(config: AppConfig): Promise<RunningApp> {
   });
   const log = app.get<Logger>(LOGGER);
   app.useLogger(new NestPinoLogger(log));
-  // The same TRUST_PROXY function as the WebSocket side (ClientTransport), so req.ip and req.protocol agree with it.
-  (app.getHttpAdapter().getInstance() as Express).set('trust proxy', compileTrust(config.trustProxy));
   const readiness = app.get(ReadinessService);
   const transport = new ClientTransport(config.trustProxy);
+  // The same TRUST_PROXY rule as the WebSocket side, so req.ip and req.protocol agree with it.
+  (app.getHttpAdapter().getInstance() as Express).set('trust proxy', transport.trust);
   if (config.trustProxy === true) {
     log.warn(
       "TRUST_PROXY=true trusts every X-Forwarded-For hop: unless the proxy in front overwrites the header, a client chooses the address its per-address limit counts; prefer a hop count or the proxies' addresses",

@@ -7,7 +7,7 @@ import { TrustProxy } from '../config/app-config';
 type TrustFn = (addr: string, hop: number) => boolean;
 
 /** Express's compilation of its `trust proxy` setting (a boolean, a hop count, or addresses and subnets). */
-export function compileTrust(trust: TrustProxy): TrustFn {
+function compileTrust(trust: TrustProxy): TrustFn {
   if (trust === true) return () => true;
   if (trust === false) return () => false;
   if (typeof trust === 'number') return (_addr, hop) => hop < trust;
@@ -20,7 +20,8 @@ export function compileTrust(trust: TrustProxy): TrustFn {
  * address its per-IP limit is counted under, nor claim TLS it did not use.
  */
 export class ClientTransport {
-  private readonly trust: TrustFn;
+  /** The compiled TRUST_PROXY rule, `(address, hop) => trusted`, as Express's `trust proxy` takes it. */
+  readonly trust: TrustFn;
   private readonly trustsNone: boolean;
 
   constructor(trust: TrustProxy) {

@@ -14,6 +14,8 @@ import { ClientTransport, addressKey } from './client-transport';
 import { SlidingWindows } from '../limits/sliding-window';
 import { failedHandshakesRefusal, limitRefusal, normalizePath, refuseUpgrade, requestPath, tokenOf } from './handshake';
 
+const shuttingDown = () => new ApiError('unavailable', 'this replica is shutting down; connect again to reach another one');
+
 /** How long a handshake waits for the limits' answer before it is refused with 503. */
 const ADMIT_TIMEOUT_MS = 2000;
 
@@ -63,7 +65,7 @@ export class RealtimeWsAdapter extends WsAdapter {
         return;
       }
       if (draining()) {
-        refuseUpgrade(socket, new ApiError('unavailable', 'this replica is shutting down; connect again to reach another one'));
+        refuseUpgrade(socket, shuttingDown());
         return;
       }
       if (config.requireTls && !transport.isSecure(req)) {
@@ -141,7 +143,7 @@ export class RealtimeWsAdapter extends WsAdapter {
           if (!delivered) limits.release(connId, userId);
         });
         if (draining()) {
-          refuseUpgrade(socket, new ApiError('unavailable', 'this replica is shutting down; connect again to reach another one'));
+          refuseUpgrade(socket, shuttingDown());
           return;
         }
         wss.handleUpgrade(req, socket, head, (ws) => {

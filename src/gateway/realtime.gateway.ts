@@ -70,12 +70,6 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
   }
   private slowCloses = 0;
 
-  /** Connections closed with 1008 for sending far too many frames since the start. */
-  get abusiveCloses(): number {
-    return this.abuseCloses;
-  }
-  private abuseCloses = 0;
-
   afterInit(): void {
     this.sweepTimer = setInterval(() => this.sweep(), this.config.ws.heartbeatIntervalMs);
     this.sweepTimer.unref();
@@ -226,7 +220,6 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
 
   private closeAbusive(conn: ClientConnection): void {
     if (conn.closed) return;
-    this.abuseCloses++;
     this.log.info({ conn: conn.id, user: conn.userId }, 'connection closed for sending too many frames (1008)');
     conn.ws.close(CLOSE_POLICY, 'too many frames: far over RATE_FRAMES_PER_S for several seconds');
     // ws reads on until the closing handshake completes or times out (30 s): an abuser that keeps sending is cut.

@@ -62,12 +62,6 @@ export class MemoryConnectionLimits extends ConnectionLimits {
     removeFromIndex(this.projectConns, projectId, connId);
   }
 
-  /** Open connections of a user, and connections holding a place in a project (for tests and diagnostics). */
-  counts(): { users: Map<string, number>; projects: Map<string, number> } {
-    const size = (m: Map<string, Set<string>>) => new Map([...m].map(([k, s]) => [k, s.size]));
-    return { users: size(this.userConns), projects: size(this.projectConns) };
-  }
-
   close(): void {
     this.userRates.close();
     this.ipRates.close();
