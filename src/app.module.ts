@@ -13,6 +13,7 @@ import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis'
 import { ThrottlerStorageService, getOptionsToken, getStorageToken } from '@nestjs/throttler';
 import type Redis from 'ioredis';
 import type { Logger } from 'pino';
+import { MetricsController } from './analytics/metrics.controller';
 import { AuthModule } from './auth/auth.module';
 import { Bus } from './bus/bus';
 import { MemoryBus } from './bus/memory/memory-bus';
@@ -112,6 +113,7 @@ function memoryEngine(): Provider[] {
           eventsTtlS: c.retention.eventsTtlS,
           dedupeTtlS: c.ingest.dedupeTtlS,
           tombstoneTtlS: c.retention.tombstoneTtlS,
+          metrics: c.metrics,
         }),
       inject: [APP_CONFIG],
     },
@@ -147,6 +149,7 @@ function redisEngine(): Provider[] {
           eventsTtlS: c.retention.eventsTtlS,
           dedupeTtlS: c.ingest.dedupeTtlS,
           tombstoneTtlS: c.retention.tombstoneTtlS,
+          metrics: c.metrics,
           channel: (projectId) => projectChannel(connections.prefix, projectId),
         }),
       inject: [APP_CONFIG, RedisConnections],
@@ -195,7 +198,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [ConfigModule.forRoot(config), AuthModule],
-      controllers: [IngestController, HealthController],
+      controllers: [IngestController, MetricsController, HealthController],
       providers: [
         { provide: LOGGER, useValue: createLogger(config.logLevel) },
         ...(config.redis ? redisEngine() : memoryEngine()),

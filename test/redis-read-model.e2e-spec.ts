@@ -1,6 +1,7 @@
 import Redis from 'ioredis';
 import { keySlot } from '../src/bus/redis/key-slot';
 import { RedisConnections } from '../src/engine/redis-connections';
+import { describeMetricsContract } from '../src/analytics/metrics.contract';
 import { CONTRACT_OPTIONS, describeReadModelContract } from '../src/store/read-model.contract';
 import { RedisReadModel } from '../src/store/redis/redis-read-model';
 import { validateEnvelope } from '../src/ingest/event-validation';
@@ -26,6 +27,10 @@ describeReadModelContract(
   'RedisReadModel (single redis-server)',
   (opts) => new RedisReadModel(connections, { ...opts, channel: (p) => `rt:p:{${p}}` }),
 );
+describeMetricsContract(
+  'RedisReadModel (single redis-server)',
+  (opts) => new RedisReadModel(connections, { ...opts, channel: (p) => `rt:p:{${p}}` }),
+);
 
 describe('on a Redis Cluster', () => {
   let cluster: RedisCluster;
@@ -39,6 +44,10 @@ describe('on a Redis Cluster', () => {
     await cluster.stop();
   });
   describeReadModelContract(
+    'RedisReadModel (cluster)',
+    (opts) => new RedisReadModel(clusterConnections, { ...opts, channel: (p) => `rt:p:{${p}}` }),
+  );
+  describeMetricsContract(
     'RedisReadModel (cluster)',
     (opts) => new RedisReadModel(clusterConnections, { ...opts, channel: (p) => `rt:p:{${p}}` }),
   );

@@ -94,3 +94,9 @@ export function audienceUserIds(r: RequestDoc): string[] {
   for (const a of r.snapshot.agents) ids.add(a.id_user);
   return [...ids];
 }
+
+/** T8 `/P/metrics` (protocol.md §3): an active member whose role is owner, admin or supervisor, or who has permission analytics_read. */
+export function mayReadMetrics(pu: ProjectUserDoc | null | undefined): boolean {
+  if (!isActiveMember(pu)) return false;
+  return pu.role === 'owner' || pu.role === 'admin' || pu.role === 'supervisor' || permissionsOf(pu).has('analytics_read');
+}

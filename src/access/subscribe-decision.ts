@@ -1,4 +1,13 @@
-import { RequestAudience, Viewer, audienceOf, canSeeRequest, isProjectEnabled, memberUserId, viewerOf } from './member-access';
+import {
+  RequestAudience,
+  Viewer,
+  audienceOf,
+  canSeeRequest,
+  isProjectEnabled,
+  mayReadMetrics,
+  memberUserId,
+  viewerOf,
+} from './member-access';
 import { toWireProjectUser } from '../domain/transforms';
 import { FrameErrorCode } from '../protocol/frames';
 import { Topic } from '../protocol/topic-grammar';
@@ -39,6 +48,11 @@ export function decideSubscribe(topic: Topic, userId: string, read: TopicRead): 
       return allow(viewer, read.events ?? []);
     case 'bot':
       return allow(viewer, read.bot ?? null);
+    case 'metrics':
+      if (!mayReadMetrics(read.member)) {
+        return deny('forbidden', 'metrics need the role owner, admin or supervisor, or the permission analytics_read');
+      }
+      return allow(viewer, read.metrics ?? null);
   }
 }
 

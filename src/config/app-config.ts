@@ -1,5 +1,6 @@
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
+import { MetricsSettings } from '../analytics/project-metrics';
 
 /**
  * Every setting the service reads, validated once at start. This is the only module that looks at
@@ -18,6 +19,13 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
         .min(min, { message: `must be at least ${min}` })
         .max(max, { message: `must be at most ${max}` }),
     );
+
+/** A decimal strictly between 0 and 1 (a share), e.g. 0.8. */
+const fraction = z
+  .string()
+  .regex(/^(0?\.\d+|0|1(\.0*)?)$/, { message: 'must be a decimal number between 0 and 1' })
+  .transform(Number)
+  .pipe(z.number().gt(0, { message: 'must be more than 0' }).lt(1, { message: 'must be less than 1' }));
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
@@ -92,6 +100,12 @@ const envSchema = z.object({
   TLS_CERT_FILE: optionalText,
   TLS_KEY_FILE: optionalText,
   REQUIRE_TLS: bool.default(false),
+  METRICS_INTERVAL_MS: int(50, 3_600_000).default(2000),
+  METRICS_WINDOW_S: int(60, 86_400).default(900),
+  METRICS_DEFAULT_HANDLE_TIME_S: int(1, 86_400).default(600),
+  METRICS_ASSUMED_CONCURRENCY: int(1, 1000).default(3),
+  METRICS_TARGET_ANSWER_S: int(1, 86_400).default(60),
+  METRICS_TARGET_LEVEL: fraction.default(0.8),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -143,6 +157,8 @@ export type AppConfig = Readonly<{
     tombstoneTtlS: number;
   }>;
   limits: LimitsConfig;
+  /** METRICS_*: the `/P/metrics` topic (analytics.md); `intervalMs`: the shortest time between two UPDATEs of a project. */
+  metrics: MetricsSettings & { intervalMs: number };
   /** Serve https/wss from these PEM files (re-read when they change). */
   tls?: Readonly<{ certFile: string; keyFile: string }>;
   /** Refuse handshakes and API calls that did not arrive over TLS (own TLS, or a trusted proxy's X-Forwarded-Proto). */
@@ -230,6 +246,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       framesBurst: e.RATE_FRAMES_BURST,
       maxSubscriptionsPerConn: e.MAX_SUBSCRIPTIONS_PER_CONN,
       ingestPerS: e.INGEST_RATE_PER_S,
+    },
+    metrics: {
+      intervalMs: e.METRICS_INTERVAL_MS,
+      windowS: e.METRICS_WINDOW_S,
+      defaultHandleTimeS: e.METRICS_DEFAULT_HANDLE_TIME_S,
+      assumedConcurrency: e.METRICS_ASSUMED_CONCURRENCY,
+      targetAnswerS: e.METRICS_TARGET_ANSWER_S,
+      targetLevel: e.METRICS_TARGET_LEVEL,
     },
     ...(e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { tls: { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE } } : {}),
     requireTls: e.REQUIRE_TLS,

@@ -1,6 +1,16 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
-import { audienceOf, audienceUserIds, canSee, canSeeRequest, memberUserId, scopeOf, viewerKey } from '../access/member-access';
+import {
+  audienceOf,
+  audienceUserIds,
+  canSee,
+  canSeeRequest,
+  mayReadMetrics,
+  memberUserId,
+  scopeOf,
+  viewerKey,
+} from '../access/member-access';
+import { ProjectMetrics } from '../analytics/metrics-shape';
 import { decideSubscribe } from '../access/subscribe-decision';
 import { Bus } from '../bus/bus';
 import { AppConfig } from '../config/app-config';
@@ -12,6 +22,7 @@ import { parseTopic, topics } from '../protocol/topic-grammar';
 import { ConnectionLimits } from '../limits/connection-limits';
 import { ReadModel } from '../store/read-model';
 import { LOGGER } from '../ops/logger';
+import { MetricsFeed } from './metrics-feed';
 import { OutboundFrame } from './outbound-frame';
 import { FrameSink, ProjectSeat, ProjectSubscriptions, Subscription } from './subscription-registry';
 
@@ -99,6 +110,7 @@ export class FanoutService {
 
   private readonly tooManySubscriptions: string;
   private readonly maxSubscriptions: number;
+  private readonly metricsFeed: MetricsFeed;
 
   constructor(
     private readonly store: ReadModel,
@@ -108,6 +120,7 @@ export class FanoutService {
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     bus.onEnvelope((env) => this.onEnvelope(env));
+    this.metricsFeed = new MetricsFeed(store, config.metrics.intervalMs, log, (projectId) => this.metricsWatchers(projectId));
     this.maxSubscriptions = config.limits.maxSubscriptionsPerConn;
     this.tooManySubscriptions = `at most ${this.maxSubscriptions} subscriptions per connection (MAX_SUBSCRIPTIONS_PER_CONN): unsubscribe from one first`;
   }
@@ -203,6 +216,7 @@ export class FanoutService {
       held.pending = null;
       project.activate(held);
       answered = true;
+      if (topic.kind === 'metrics') this.metricsFeed.subscribed(topic.projectId, decision.snapshot as ProjectMetrics | null);
       for (const env of buffered) {
         if (sink.subscriptions.get(topicString) === held) this.deliver(env, [held], new FrameCache());
       }
@@ -321,6 +335,7 @@ export class FanoutService {
       if (parked) this.retryParked(project);
       const frames = new FrameCache();
       this.deliver(env, this.candidates(project, env.change, frames), frames);
+      if (movesMetrics(env.change) && project.exact.has(topics.metrics(env.projectId))) this.metricsFeed.changed(env.projectId);
     } catch (err) {
       this.log.error({ err, project: env.projectId, seq: env.seq }, 'delivery failed');
     }
@@ -448,6 +463,10 @@ export class FanoutService {
       this.end(sub, 'forbidden', 'you are no longer an active member of this project');
       return;
     }
+    if (sub.topic.kind === 'metrics' && !mayReadMetrics(next)) {
+      this.end(sub, 'forbidden', 'your role no longer gives access to the metrics of this project');
+      return;
+    }
     const scope = scopeOf(next!);
     if (scope === sub.scope) return;
     this.project(sub.projectId).rescope(sub, scope);
@@ -523,6 +542,10 @@ export class FanoutService {
     }
   }
 
+  private metricsWatchers(projectId: string): Iterable<Subscription> {
+    return this.projects.get(projectId)?.exact.get(topics.metrics(projectId)) ?? [];
+  }
+
   private project(projectId: string): ProjectSubscriptions {
     let p = this.projects.get(projectId);
     if (!p) {
@@ -545,6 +568,11 @@ function projectUserTopics(pu: WireProjectUser): string[] {
 function eventProjectUser(event: { project_user: unknown }): string {
   const pu = event.project_user;
   return typeof pu === 'string' ? pu : (pu as { _id: string })._id;
+}
+
+/** The changes the metrics depend on: requests, members, and the project's settings. */
+function movesMetrics(change: Change): boolean {
+  return change.type === 'request' || change.type === 'request_removed' || change.type === 'project_user' || change.type === 'project';
 }
 
 function isDisabled(change: Extract<Change, { type: 'project' }>): boolean {

@@ -10,7 +10,8 @@ export type Topic =
   | { kind: 'project_user'; projectId: string; projectUserId: string }
   | { kind: 'project_user_by_user'; projectId: string; userKey: string }
   | { kind: 'events'; projectId: string; projectUserId: string; name?: string }
-  | { kind: 'bot'; projectId: string; botId: string };
+  | { kind: 'bot'; projectId: string; botId: string }
+  | { kind: 'metrics'; projectId: string };
 
 export type TopicKind = Topic['kind'];
 
@@ -39,6 +40,8 @@ export function parseTopic(topic: string): Topic | null {
     case 'bots':
       if (n === 3) return { kind: 'bot', projectId, botId: s[3]! };
       return null;
+    case 'metrics':
+      return n === 2 ? { kind: 'metrics', projectId } : null;
     default:
       return null;
   }
@@ -54,4 +57,5 @@ export const topics = {
   events: (p: string, pu: string) => `/${p}/events/${pu}`,
   namedEvents: (p: string, pu: string, name: string) => `/${p}/events/${pu}/${name}`,
   bot: (p: string, b: string) => `/${p}/bots/${b}`,
+  metrics: (p: string) => `/${p}/metrics`,
 };

@@ -15,6 +15,7 @@ import {
 } from '../domain/documents';
 import { freshness } from '../domain/staleness';
 import { isBusy, toWireProjectUser } from '../domain/transforms';
+import { MetricsOp, memberOps, projectOps, requestOps } from '../analytics/metrics-ops';
 
 /**
  * The rules of applying an event (ingest.md §1), shared by every engine: given a reader of one project's
@@ -62,7 +63,9 @@ export type WriteOp =
   | { op: 'putBot'; doc: BotDoc }
   /** Remembers a delete accepted at `at` (ms) under a tombstone key, replacing an earlier one. */
   | { op: 'putTombstone'; key: string; at: number }
-  | { op: 'dropTombstone'; key: string };
+  | { op: 'dropTombstone'; key: string }
+  /** The project's metrics move with the change, in the same commit (analytics.md). */
+  | MetricsOp;
 
 /** `stale`/`duplicate` publish nothing, but may still carry housekeeping writes (e.g. purging orphan messages). */
 export type ApplyPlan = { outcome: 'stale' | 'duplicate'; ops?: WriteOp[] } | { outcome: 'applied'; change: Change; ops: WriteOp[] };
@@ -96,7 +99,11 @@ export async function planApply(event: DomainEvent, r: ProjectStateReader, opts:
         const purge: WriteOp[] = rid !== undefined ? [{ op: 'purgeMessages', requestId: rid }] : [];
         return { outcome: 'duplicate', ops: [...purge, ...tombs] };
       }
-      return { outcome: 'applied', change: { type: 'request_removed', prev }, ops: [{ op: 'removeRequest', doc: prev }, ...tombs] };
+      return {
+        outcome: 'applied',
+        change: { type: 'request_removed', prev },
+        ops: [{ op: 'removeRequest', doc: prev }, ...tombs, ...requestOps(prev, null)],
+      };
     }
     case 'message.upsert': {
       const incoming = event.data;
@@ -129,7 +136,7 @@ export async function planApply(event: DomainEvent, r: ProjectStateReader, opts:
       return {
         outcome: 'applied',
         change: { type: 'project_user', prev: toWireProjectUser(prev, project), next: null },
-        ops: [{ op: 'removeProjectUser', doc: prev }, tomb],
+        ops: [{ op: 'removeProjectUser', doc: prev }, tomb, ...memberOps(prev, null, project)],
       };
     }
     case 'project.update': {
@@ -137,13 +144,14 @@ export async function planApply(event: DomainEvent, r: ProjectStateReader, opts:
       const fresh = freshness(prev, event.data);
       if (fresh !== 'newer') return { outcome: fresh };
       const busyChanged: WireProjectUser[] = [];
-      for (const pu of await r.projectUsers()) {
+      const members = await r.projectUsers();
+      for (const pu of members) {
         if (isBusy(pu, prev) !== isBusy(pu, event.data)) busyChanged.push(toWireProjectUser(pu, event.data));
       }
       return {
         outcome: 'applied',
         change: { type: 'project', prev, next: event.data, busyChanged },
-        ops: [{ op: 'putProject', doc: event.data }],
+        ops: [{ op: 'putProject', doc: event.data }, ...projectOps(members, prev, event.data)],
       };
     }
     case 'event.emit': {
@@ -184,6 +192,7 @@ async function planRequest(doc: RequestDoc, r: ProjectStateReader, opts: PlanOpt
   } else {
     ops.push({ op: 'putRequest', doc, prev });
   }
+  ops.push(...requestOps(prev, doc));
   return { outcome: 'applied', change: { type: 'request', prev, next: doc }, ops };
 }
 
@@ -213,7 +222,7 @@ async function planProjectUser(doc: ProjectUserDoc, r: ProjectStateReader, opts:
     const removed = (await r.listed(before)).filter((req) => !canSeeRequest(after, req)).map(requestStub);
     change.view = { removed, snapshot: await r.listed(after, opts.requestsLimit) };
   }
-  ops.push({ op: 'putProjectUser', doc, prev });
+  ops.push({ op: 'putProjectUser', doc, prev }, ...memberOps(prev, doc, project));
   return { outcome: 'applied', change, ops };
 }
 

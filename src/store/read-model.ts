@@ -1,6 +1,7 @@
 import { Envelope } from '../domain/changes';
 import { DomainEvent } from '../domain/domain-events';
 import { BotDoc, EventDoc, MessageDoc, ProjectDoc, ProjectUserDoc, RequestDoc } from '../domain/documents';
+import { MemberProject, ProjectMetrics } from '../analytics/metrics-shape';
 import { Topic } from '../protocol/topic-grammar';
 
 /**
@@ -25,6 +26,16 @@ export interface TopicRead {
   messages?: MessageDoc[];
   events?: EventDoc[];
   bot?: BotDoc | null;
+  /** T8: the project's metrics object at this seq. */
+  metrics?: ProjectMetrics;
+}
+
+/** A project's metrics object as one read gives it, for the periodic `/P/metrics` updates. */
+export interface MetricsRead {
+  seq: number;
+  metrics: ProjectMetrics;
+  /** When a flow window next loses an entry (ms, engine clock): the figures change then with no event. */
+  nextExpiryMs: number | null;
 }
 
 export interface HistoryLimits {
@@ -45,6 +56,10 @@ export abstract class ReadModel {
    */
   abstract apply(event: DomainEvent, acceptedAt: number): Promise<ApplyOutcome>;
   abstract readForSubscribe(topic: Topic, userId: string): Promise<TopicRead>;
+  /** The `/P/metrics` object of a project, computed from state the engine keeps up with every commit. */
+  abstract readMetrics(projectId: string): Promise<MetricsRead>;
+  /** The projects in which the user is an active agent-type member, with the role (`GET /v1/me/projects`). */
+  abstract memberProjects(userId: string): Promise<MemberProject[]>;
   /** True when an event id was applied within the dedupe window. */
   abstract isDuplicateEventId(id: string): Promise<boolean>;
   abstract rememberEventId(id: string): Promise<void>;

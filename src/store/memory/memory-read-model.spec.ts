@@ -4,6 +4,7 @@ import { parseTopic } from '../../protocol/topic-grammar';
 import { CONTRACT_OPTIONS, describeReadModelContract } from '../read-model.contract';
 import { TopicRead } from '../read-model';
 import { MemoryReadModel, MemoryReadModelOptions } from './memory-read-model';
+import { describeMetricsContract } from '../../analytics/metrics.contract';
 
 describeReadModelContract('MemoryReadModel', (opts) => new MemoryReadModel(opts));
 
@@ -122,3 +123,5 @@ describe('MemoryReadModel: time-bound housekeeping (injected clock)', () => {
     expect((await read(m, '/p1/events/pu-1')).events).toEqual([]);
   });
 });
+
+describeMetricsContract('MemoryReadModel', (opts) => new MemoryReadModel(opts));

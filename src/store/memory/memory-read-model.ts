@@ -13,9 +13,13 @@ import {
   isListed,
   timeOf,
 } from '../../domain/documents';
+import { memberProjectOf, sortMemberProjects } from '../../analytics/member-projects';
+import { MemberProject, ProjectMetrics } from '../../analytics/metrics-shape';
+import { DEFAULT_METRICS_SETTINGS, MetricsSettings, buildProjectMetrics } from '../../analytics/project-metrics';
 import { Topic } from '../../protocol/topic-grammar';
 import { ProjectStateReader, WriteOp, planApply, sortNewestFirst } from '../apply-plan';
-import { ApplyOutcome, HistoryLimits, ReadModel, TopicRead } from '../read-model';
+import { ApplyOutcome, HistoryLimits, MetricsRead, ReadModel, TopicRead } from '../read-model';
+import { MemoryMetrics } from './memory-metrics';
 
 export interface MemoryReadModelOptions {
   history: HistoryLimits;
@@ -24,6 +28,8 @@ export interface MemoryReadModelOptions {
   dedupeTtlS: number;
   /** DELETE_TOMBSTONE_TTL_S: how long a delete keeps older versions of what it deleted out (default closedRequestTtlS). */
   tombstoneTtlS?: number;
+  /** METRICS_*: the `/P/metrics` window, defaults and target (analytics.md's defaults when absent). */
+  metrics?: MetricsSettings;
   now?: () => number;
 }
 
@@ -76,6 +82,7 @@ class ProjectState {
   readonly bots = new Map<string, BotDoc>();
   /** Tombstone key (`tombstoneKey`) → when its delete was accepted (ms); expired ones go at the next sweep. */
   readonly tombstones = new Map<string, number>();
+  readonly metrics = new MemoryMetrics();
 }
 
 /** The memory engine's read model: one process, everything in maps, reads answered from indexes. */
@@ -84,10 +91,12 @@ export class MemoryReadModel extends ReadModel {
   private readonly eventIds = new Map<string, number>();
   private readonly now: () => number;
   private readonly tombstoneTtlMs: number;
+  private readonly metricsSettings: MetricsSettings;
 
   constructor(private readonly opts: MemoryReadModelOptions) {
     super();
     this.now = opts.now ?? Date.now;
+    this.metricsSettings = opts.metrics ?? DEFAULT_METRICS_SETTINGS;
     this.tombstoneTtlMs = (opts.tombstoneTtlS ?? opts.closedRequestTtlS) * 1000;
   }
 
@@ -109,6 +118,29 @@ export class MemoryReadModel extends ReadModel {
 
   readForSubscribe(topic: Topic, userId: string): Promise<TopicRead> {
     return Promise.resolve(this.readSync(topic, userId));
+  }
+
+  readMetrics(projectId: string): Promise<MetricsRead> {
+    const state = this.projects.get(projectId);
+    const { metrics, nextExpiryMs } = this.metricsOf(projectId, state);
+    return Promise.resolve({ seq: state?.seq ?? 0, metrics, nextExpiryMs });
+  }
+
+  memberProjects(userId: string): Promise<MemberProject[]> {
+    const out: MemberProject[] = [];
+    for (const [projectId, state] of this.projects) {
+      const puId = state.puByUserId.get(userId);
+      const member = puId !== undefined ? (state.projectUsers.get(puId) ?? null) : null;
+      const entry = memberProjectOf(projectId, state.project, member, userId);
+      if (entry) out.push(entry);
+    }
+    return Promise.resolve(sortMemberProjects(out));
+  }
+
+  private metricsOf(projectId: string, state: ProjectState | undefined): { metrics: ProjectMetrics; nextExpiryMs: number | null } {
+    const settings = this.metricsSettings;
+    const raw = (state?.metrics ?? new MemoryMetrics()).read(this.now(), settings.windowS * 1000);
+    return { metrics: buildProjectMetrics(projectId, raw, settings), nextExpiryMs: raw.nextExpiryMs };
   }
 
   isDuplicateEventId(id: string): Promise<boolean> {
@@ -232,6 +264,13 @@ export class MemoryReadModel extends ReadModel {
       case 'dropTombstone':
         state.tombstones.delete(w.key);
         return;
+      case 'mxCount':
+      case 'mxWait':
+      case 'mxArrival':
+      case 'mxClosure':
+      case 'mxFirstResponse':
+        state.metrics.apply(w);
+        return;
     }
   }
 
@@ -271,6 +310,7 @@ export class MemoryReadModel extends ReadModel {
     const puId = state?.puByUserId.get(userId);
     const member = (puId !== undefined ? state?.projectUsers.get(puId) : undefined) ?? null;
     const read: TopicRead = { seq: state?.seq ?? 0, project: state?.project ?? null, member };
+    if (topic.kind === 'metrics') read.metrics = this.metricsOf(topic.projectId, state).metrics;
     if (!state) {
       if (topic.kind === 'request' || topic.kind === 'messages') read.request = null;
       if (topic.kind === 'project_user' || topic.kind === 'project_user_by_user') read.target = null;
@@ -302,6 +342,8 @@ export class MemoryReadModel extends ReadModel {
         break;
       case 'bot':
         read.bot = state.bots.get(topic.botId) ?? null;
+        break;
+      case 'metrics':
         break;
     }
     return read;

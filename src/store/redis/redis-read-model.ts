@@ -13,10 +13,20 @@ import {
   timeOf,
 } from '../../domain/documents';
 import { RedisClient, RedisConnections, isConnectionError } from '../../engine/redis-connections';
+import { memberProjectOf, sortMemberProjects } from '../../analytics/member-projects';
+import { METRIC_COUNTERS } from '../../analytics/metrics-ops';
+import { MemberProject } from '../../analytics/metrics-shape';
+import {
+  DEFAULT_METRICS_SETTINGS,
+  MetricsSettings,
+  MetricsState,
+  buildProjectMetrics,
+  emptyCounters,
+} from '../../analytics/project-metrics';
 import { Topic } from '../../protocol/topic-grammar';
 import { ProjectStateReader, WriteOp, planApply, sortNewestFirst } from '../apply-plan';
-import { ApplyOutcome, HistoryLimits, ReadModel, TopicRead } from '../read-model';
-import { COMMIT_SCRIPT, LIST_OPEN_SCRIPT, READ_TOPIC_SCRIPT } from './redis-scripts';
+import { ApplyOutcome, HistoryLimits, MetricsRead, ReadModel, TopicRead } from '../read-model';
+import { COMMIT_SCRIPT, LIST_OPEN_SCRIPT, MEMBERSHIP_SCRIPT, METRICS_SCRIPT, READ_TOPIC_SCRIPT } from './redis-scripts';
 
 export interface RedisReadModelOptions {
   history: HistoryLimits;
@@ -25,6 +35,8 @@ export interface RedisReadModelOptions {
   dedupeTtlS: number;
   /** DELETE_TOMBSTONE_TTL_S: how long a delete keeps older versions of what it deleted out (default closedRequestTtlS). */
   tombstoneTtlS?: number;
+  /** METRICS_*: the `/P/metrics` window, defaults and target (analytics.md's defaults when absent). */
+  metrics?: MetricsSettings;
   /** Channel an envelope is published on (the bus's project channel). */
   channel: (projectId: string) => string;
   now?: () => number;
@@ -45,7 +57,12 @@ interface ScriptCommands {
   rtCommit(verKey: string, seqKey: string, ...args: Array<string | number>): Promise<number>;
   rtReadTopic(seqKey: string, ...args: string[]): Promise<Array<string | number | null>>;
   rtListOpen(seqKey: string, ...args: string[]): Promise<Array<string | null>>;
+  rtMetrics(seqKey: string, base: string, windowMs: number): Promise<[number, RawMetrics]>;
+  rtMembership(seqKey: string, base: string, userId: string): Promise<[string | null, string | null]>;
 }
+
+/** What the metrics Lua (mx_read) answers; see redis-scripts.ts. */
+type RawMetrics = [number, string[], number, string | null, number, number, string[], Array<string | null>];
 
 /**
  * The Redis engine's read model. Layout (all keys of project P under `<prefix>{P}:`, one cluster slot):
@@ -81,6 +98,7 @@ export class RedisReadModel extends ReadModel {
   /** Await the version read before the plan's reads (on a cluster; see apply). */
   private readonly verFirst: boolean;
   private readonly tombstoneTtlMs: number;
+  private readonly metricsSettings: MetricsSettings;
 
   constructor(
     connections: RedisConnections,
@@ -93,7 +111,10 @@ export class RedisReadModel extends ReadModel {
     this.verFirst = connections.isCluster;
     this.now = opts.now ?? Date.now;
     this.tombstoneTtlMs = (opts.tombstoneTtlS ?? opts.closedRequestTtlS) * 1000;
+    this.metricsSettings = opts.metrics ?? DEFAULT_METRICS_SETTINGS;
     this.redis.defineCommand('rtCommit', { numberOfKeys: 2, lua: COMMIT_SCRIPT });
+    this.redis.defineCommand('rtMetrics', { numberOfKeys: 1, lua: METRICS_SCRIPT });
+    this.redis.defineCommand('rtMembership', { numberOfKeys: 1, lua: MEMBERSHIP_SCRIPT });
     this.redis.defineCommand('rtReadTopic', { numberOfKeys: 1, lua: READ_TOPIC_SCRIPT });
     this.redis.defineCommand('rtListOpen', { numberOfKeys: 1, lua: LIST_OPEN_SCRIPT });
     this.scripts = this.redis as unknown as ScriptCommands;
@@ -121,6 +142,8 @@ export class RedisReadModel extends ReadModel {
         });
         const ver = (await verRead) ?? '0';
         const cmds = (plan.ops ?? []).flatMap((op) => this.commands(base, op));
+        // A window that grew drops what left it in the same step, so a project nobody reads stays bounded.
+        if (plan.ops?.some(growsWindow)) cmds.push(['MX_PRUNE', base, this.metricsSettings.windowS * 1000]);
         if (plan.outcome !== 'applied') {
           if (cmds.length === 0) return { outcome: plan.outcome };
           // Housekeeping that must not be lost (a tombstone of a delete that came before its create): retried
@@ -260,8 +283,64 @@ export class RedisReadModel extends ReadModel {
       case 'bot':
         read.bot = parse<BotDoc>(rest[0] ?? null);
         break;
+      case 'metrics':
+        read.metrics = buildProjectMetrics(topic.projectId, this.metricsState(res[4] as unknown as RawMetrics), this.metricsSettings);
+        break;
     }
     return read;
+  }
+
+  async readMetrics(projectId: string): Promise<MetricsRead> {
+    const base = this.base(projectId);
+    const windowMs = this.metricsSettings.windowS * 1000;
+    const [seq, raw] = await this.guard(() => this.scripts.rtMetrics(`${base}seq`, base, windowMs));
+    const state = this.metricsState(raw);
+    return { seq: Number(seq), metrics: buildProjectMetrics(projectId, state, this.metricsSettings), nextExpiryMs: state.nextExpiryMs };
+  }
+
+  /**
+   * Reads the user's membership in every project the sweeps know, one small script per project (each on its
+   * project's slot, so this works on a cluster too); projects are read 100 at a time.
+   */
+  async memberProjects(userId: string): Promise<MemberProject[]> {
+    const projects = await this.guard(() => this.redis.smembers(`${this.prefix}projects`));
+    const out: MemberProject[] = [];
+    for (let from = 0; from < projects.length; from += 100) {
+      const slice = projects.slice(from, from + 100);
+      const rows = await this.guard(() =>
+        Promise.all(slice.map((p) => this.scripts.rtMembership(`${this.base(p)}seq`, this.base(p), userId))),
+      );
+      rows.forEach(([project, member], i) => {
+        const entry = memberProjectOf(slice[i]!, parse<ProjectDoc>(project), parse<ProjectUserDoc>(member), userId);
+        if (entry) out.push(entry);
+      });
+    }
+    return sortMemberProjects(out);
+  }
+
+  private metricsState(raw: RawMetrics): MetricsState {
+    const [now, flat, waitCount, oldest, arrivals, closures, middle, firsts] = raw;
+    const hash = new Map<string, string>();
+    for (let i = 0; i + 1 < flat.length; i += 2) hash.set(flat[i]!, flat[i + 1]!);
+    const counters = emptyCounters();
+    for (const k of METRIC_COUNTERS) counters[k] = Number(hash.get(k) ?? 0);
+    const windowMs = this.metricsSettings.windowS * 1000;
+    const starts = firsts.filter((f): f is string => f !== null).map(Number);
+    const mid = middle.map(Number);
+    return {
+      now: Number(now),
+      counters,
+      waiting: {
+        count: Number(waitCount),
+        createdSumMs: BigInt(hash.get('wsum') ?? '0'),
+        oldestCreatedMs: oldest === null ? null : Number(oldest),
+      },
+      arrivals: Number(arrivals),
+      closures: Number(closures),
+      handled: { count: Number(hash.get('hn') ?? 0), sumMs: Number(hash.get('hsum') ?? 0) },
+      medianFirstResponseMs: mid.length === 0 ? null : mid.reduce((a, b) => a + b, 0) / mid.length,
+      nextExpiryMs: starts.length === 0 ? null : Math.min(...starts) + windowMs,
+    };
   }
 
   async isDuplicateEventId(id: string): Promise<boolean> {
@@ -409,6 +488,19 @@ export class RedisReadModel extends ReadModel {
           ['HDEL', `${base}tomb`, w.key],
           ['ZREM', `${base}tombz`, w.key],
         ];
+      case 'mxCount':
+        return Object.entries(w.delta).map(([k, d]): Cmd => ['HINCRBY', `${base}mx`, k, d]);
+      case 'mxWait':
+        return [['MX_WAIT', base, w.id, w.at ?? '']];
+      case 'mxArrival':
+        return [['ZADD', `${base}mx:arr`, w.at, w.id]];
+      case 'mxClosure':
+        return [['MX_CLOSE', base, w.id, w.at, w.handleMs ?? '']];
+      case 'mxFirstResponse':
+        return [
+          ['ZADD', `${base}mx:frt`, w.at, w.id],
+          ['ZADD', `${base}mx:frd`, w.responseMs, w.id],
+        ];
     }
   }
 
@@ -448,6 +540,8 @@ export class RedisReadModel extends ReadModel {
         return { a: topic.projectUserId, b: topic.name ?? '', limit: h.events };
       case 'bot':
         return { a: topic.botId, b: '', limit: 0 };
+      case 'metrics':
+        return { a: String(this.metricsSettings.windowS * 1000), b: '', limit: 0 };
     }
   }
 
@@ -462,6 +556,10 @@ export class RedisReadModel extends ReadModel {
 }
 
 const MAX_ATTEMPTS = 30;
+
+function growsWindow(op: WriteOp): boolean {
+  return op.op === 'mxArrival' || op.op === 'mxClosure' || op.op === 'mxFirstResponse';
+}
 
 /** What the read script answers instead of the list when the caller already holds it at that seq. */
 const SAME_LIST = '=';

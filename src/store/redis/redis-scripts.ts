@@ -5,6 +5,88 @@
  */
 
 /**
+ * The metrics of a project (analytics.md) under its key base: `mx` (hash: the counters of METRIC_COUNTERS, plus
+ * `wsum` the sum of the waiting requests' createdAt, `hsum`/`hn` the sum and number of handle times in the
+ * window), `mx:wait` (zset: waiting request _id by createdAt), and the windows, each a zset by event time:
+ * `mx:arr` (arrivals), `mx:cls` (closures; `mx:hdl` hash _id → handle time), `mx:frt` (first responses;
+ * `mx:frd` the same _ids by response duration, for the median). Times are ms. Windows are cut by Redis's TIME,
+ * so every replica sees the same window whatever its own clock.
+ */
+const METRICS_LUA = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- The negative of an integer string, for HINCRBY ('-0' is not an integer to Redis).
+local function neg(n)
+  if n == '0' then return '0' end
+  return '-' .. n
+end
+local function mx_wait(base, id, at)
+  local old = redis.call('ZSCORE', base .. 'mx:wait', id)
+  if old then
+    redis.call('HINCRBY', base .. 'mx', 'wsum', neg(old))
+    redis.call('ZREM', base .. 'mx:wait', id)
+  end
+  if at ~= '' then
+    redis.call('ZADD', base .. 'mx:wait', at, id)
+    redis.call('HINCRBY', base .. 'mx', 'wsum', at)
+  end
+end
+local function mx_drop_handle(base, id)
+  local h = redis.call('HGET', base .. 'mx:hdl', id)
+  if h then
+    redis.call('HINCRBY', base .. 'mx', 'hsum', neg(h))
+    redis.call('HINCRBY', base .. 'mx', 'hn', -1)
+    redis.call('HDEL', base .. 'mx:hdl', id)
+  end
+end
+local function mx_close(base, id, at, handle)
+  mx_drop_handle(base, id)
+  redis.call('ZADD', base .. 'mx:cls', at, id)
+  if handle ~= '' then
+    redis.call('HSET', base .. 'mx:hdl', id, handle)
+    redis.call('HINCRBY', base .. 'mx', 'hsum', handle)
+    redis.call('HINCRBY', base .. 'mx', 'hn', 1)
+  end
+end
+local function mx_prune(base, cutoff)
+  redis.call('ZREMRANGEBYSCORE', base .. 'mx:arr', '-inf', cutoff)
+  local closed = redis.call('ZRANGEBYSCORE', base .. 'mx:cls', '-inf', cutoff)
+  for i = 1, #closed do mx_drop_handle(base, closed[i]) end
+  redis.call('ZREMRANGEBYSCORE', base .. 'mx:cls', '-inf', cutoff)
+  local answered = redis.call('ZRANGEBYSCORE', base .. 'mx:frt', '-inf', cutoff)
+  for from = 1, #answered, 1000 do
+    local slice = {}
+    for k = from, math.min(from + 999, #answered) do slice[#slice + 1] = answered[k] end
+    redis.call('ZREM', base .. 'mx:frd', unpack(slice))
+  end
+  redis.call('ZREMRANGEBYSCORE', base .. 'mx:frt', '-inf', cutoff)
+end
+local function first_score(key)
+  local e = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  return e[2] or false
+end
+-- The window cut at TIME, then { now, counters (flat hash), waiting count, oldest waiting createdAt, arrivals,
+-- closures, first responses, the median's one or two middle durations, each window's oldest time }.
+local function mx_read(base, window_ms)
+  local now = now_ms()
+  mx_prune(base, now - window_ms)
+  local res = { now, redis.call('HGETALL', base .. 'mx'), redis.call('ZCARD', base .. 'mx:wait'), first_score(base .. 'mx:wait'),
+    redis.call('ZCARD', base .. 'mx:arr'), redis.call('ZCARD', base .. 'mx:cls') }
+  local n = redis.call('ZCARD', base .. 'mx:frd')
+  local middle = {}
+  if n > 0 then
+    local e = redis.call('ZRANGE', base .. 'mx:frd', math.floor((n - 1) / 2), math.floor(n / 2), 'WITHSCORES')
+    for i = 2, #e, 2 do middle[#middle + 1] = e[i] end
+  end
+  res[7] = middle
+  res[8] = { first_score(base .. 'mx:arr'), first_score(base .. 'mx:cls'), first_score(base .. 'mx:frt') }
+  return res
+end
+`;
+
+/**
  * Commit: applies a list of writes if the project's write version is still the one the plan was read at,
  * then (when asked) numbers the change and publishes its envelope, all in one atomic step.
  * KEYS[1] version key, KEYS[2] seq key. ARGV[1] expected version, ARGV[2] '' | 'PUBLISH' | 'SPUBLISH',
@@ -19,7 +101,7 @@
  * scored at or below maxScore from both) and UNLINK_IF hash field value [hash2] (delete the field only while it
  * still holds value, and then set the same field of hash2 to '').
  */
-export const COMMIT_SCRIPT = `
+export const COMMIT_SCRIPT = `${METRICS_LUA}
 if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[1] then return -1 end
 redis.call('INCR', KEYS[1])
 local i = 6
@@ -44,6 +126,12 @@ while i <= #ARGV do
       redis.call('HDEL', c[1], c[2])
       if c[4] then redis.call('HSET', c[4], c[2], '') end
     end
+  elseif name == 'MX_WAIT' then
+    mx_wait(c[1], c[2], c[3])
+  elseif name == 'MX_CLOSE' then
+    mx_close(c[1], c[2], c[3], c[4])
+  elseif name == 'MX_PRUNE' then
+    mx_prune(c[1], now_ms() - tonumber(c[2]))
   elseif name == 'CAPPED_EXPIRE' then
     local old = redis.call('ZRANGEBYSCORE', c[2], '-inf', c[3])
     for j = 1, #old do
@@ -130,7 +218,7 @@ return list_open(ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]))
  * `requests`: the project's life ('' before its first publishing commit), then the list; for a see-all member
  * whose caller holds the list at this very seq and life, the single marker '=' instead of the list.
  */
-export const READ_TOPIC_SCRIPT = `${LIST_OPEN}
+export const READ_TOPIC_SCRIPT = `${LIST_OPEN}${METRICS_LUA}
 local base, kind, user, a, b = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local limit = tonumber(ARGV[6])
 local seq = tonumber(redis.call('GET', base .. 'seq') or '0')
@@ -186,6 +274,22 @@ elseif kind == 'events' then
   end
 elseif kind == 'bot' then
   res[5] = redis.call('HGET', base .. 'bot', a)
+elseif kind == 'metrics' then
+  res[5] = mx_read(base, tonumber(a))
 end
 return res
+`;
+
+/** A project's metrics state (see mx_read). KEYS[1] the seq key (routing). ARGV: base, window (ms). Returns { seq, state }. */
+export const METRICS_SCRIPT = `${METRICS_LUA}
+local seq = tonumber(redis.call('GET', ARGV[1] .. 'seq') or '0')
+return { seq, mx_read(ARGV[1], tonumber(ARGV[2])) }
+`;
+
+/** A user's membership in one project. KEYS[1] the seq key (routing). ARGV: base, user id. Returns { project|false, member|false }. */
+export const MEMBERSHIP_SCRIPT = `
+local puid = redis.call('HGET', ARGV[1] .. 'pu:user', ARGV[2])
+local member = false
+if puid then member = redis.call('HGET', ARGV[1] .. 'pu', puid) end
+return { redis.call('GET', ARGV[1] .. 'project'), member }
 `;
