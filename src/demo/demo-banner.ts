@@ -14,11 +14,16 @@ export function formatDemoBanner(demo: DemoHandle, host = 'localhost', at = new 
     type: 'event.emit',
     data: { _id: 'hello-from-curl', id_project: p, name: 'hello', project_user: demo.owner.projectUserId, createdAt: at.toISOString() },
   });
+  const dashboard = (token: string) => `${http}/dashboard#token=${encodeURIComponent(token)}&project=${encodeURIComponent(p)}`;
   return [
     '',
     `tiledesk-realtime demo on ${http}  (memory engine)`,
     `  project ${p} "${s.project.name}": owner, supervisor, ${s.agents.length} agents, bot ${demo.botId}`,
     `  simulating about ${demo.eventsPerSecond} events/s, seed ${demo.seed} (DEMO_SEED=${demo.seed} replays this run, DEMO_EVENTS_PER_S sets the rate)`,
+    '',
+    'Live dashboard, as the owner (metrics, forecast, every request and agent), then as the agent (its own view):',
+    `  ${dashboard(demo.owner.token)}`,
+    `  ${dashboard(demo.agent.token)}`,
     '',
     `Owner ${demo.owner.name} (sees every request), WebSocket URL:`,
     `  ${demo.wsUrlFor(demo.owner.token, host)}`,

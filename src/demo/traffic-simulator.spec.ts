@@ -86,4 +86,24 @@ describe('TrafficSimulator', () => {
     expect(held).toBeGreaterThan(0);
     expect(sim.summary().closed).toBeGreaterThan(0);
   });
+
+  it('has arrival bursts: more requests open at once during a rush than the calm before it ever holds', () => {
+    const sim = new TrafficSimulator({ seed: 'bursts' });
+    sim.setup();
+    let calm = 0;
+    let rush = 0;
+    let bursts = 0;
+    let wasBurst = false;
+    for (let i = 0; i < 1800; i++) {
+      sim.step();
+      const open = sim.summary().open;
+      if (sim.inBurst()) rush = Math.max(rush, open);
+      else if (bursts === 0) calm = Math.max(calm, open);
+      if (sim.inBurst() && !wasBurst) bursts++;
+      wasBurst = sim.inBurst();
+    }
+    expect(bursts).toBe(3);
+    expect(calm).toBeLessThanOrEqual(24);
+    expect(rush).toBeGreaterThan(24);
+  });
 });

@@ -79,6 +79,9 @@ type Action =
 const BOT_SHARE = 0.35;
 /** Conversations already going when the demo starts, so a first snapshot is not empty. */
 const WARM_UP_REQUESTS = 6;
+/** Arrival bursts: BURST_STEPS steps of rush every BURST_CYCLE steps. */
+const BURST_CYCLE = 600;
+const BURST_STEPS = 160;
 /** Messages per request whose delivery status the simulator keeps moving. */
 const UNSEEN_KEPT = 6;
 
@@ -106,6 +109,8 @@ export class TrafficSimulator {
   private readonly open = new Map<string, SimRequest>();
   private ticketSeq = 0;
   private closedCount = 0;
+  /** Steps taken, for the arrival bursts (see inBurst). */
+  private steps = 0;
 
   constructor(opts: TrafficSimulatorOptions = {}) {
     this.rng = new SeededRandom(opts.seed);
@@ -153,6 +158,7 @@ export class TrafficSimulator {
 
   /** Advances the story by one action; never returns an empty list. */
   step(): IngestEnvelope[] {
+    this.steps++;
     for (;;) {
       const action = this.rng.weighted(this.weights());
       // availability always has weight, so an action is always found
@@ -191,8 +197,11 @@ export class TrafficSimulator {
     const withAgent = open.filter((r) => r.agent !== null).length;
     const withBot = open.filter((r) => r.withBot).length;
     const free = this.freeAgents().length;
+    // A burst lets twice as many requests in, four times as fast: the queue, the waits and the forecast move.
+    const burst = this.inBurst();
+    const maxOpen = burst ? this.maxOpen * 2 : this.maxOpen;
     return {
-      arrive: open.length >= this.maxOpen ? 0 : open.length < 4 ? 3 : 1.2,
+      arrive: open.length >= maxOpen ? 0 : burst ? 6 : open.length < 4 ? 3 : 1.2,
       assign: waiting > 0 && free > 0 ? 3 : 0,
       handoff: withBot > 0 ? 0.8 : 0,
       visitorMessage: withAgent + withBot > 0 ? 2.5 : 0,
@@ -240,6 +249,14 @@ export class TrafficSimulator {
       case 'botUpdate':
         return this.botUpdate();
     }
+  }
+
+  /**
+   * Whether the story is in an arrival burst: the last BURST_STEPS of every BURST_CYCLE steps (at the demo's
+   * default pace of 4 events/s, 40 s of rush every two and a half minutes, the first after about two).
+   */
+  inBurst(): boolean {
+    return this.steps % BURST_CYCLE >= BURST_CYCLE - BURST_STEPS;
   }
 
   // ---- actions --------------------------------------------------------------------------------------
