@@ -5,8 +5,9 @@ import { WatchConnection, WatchEvent } from './watch-connection';
 /**
  * `npm run watch -- --topic T --token JWT [--url ws://localhost:3000/]`: a terminal view of topics.
  * Frames go to stdout (one line each, or raw with --json); connection news goes to stderr.
- * Exit codes: 0 stopped (Ctrl-C) or closed normally with --once, 1 dropped with --once, 2 bad arguments,
- * 3 handshake refused.
+ * Exit codes: 0 stopped (Ctrl-C) or closed normally with --once, 1 dropped with --once or closed with 4001 (the
+ * token expired: a token given on the command line cannot be renewed), 2 bad arguments, 3 handshake refused.
+ * The connection is the typed client's (src/client): back-off with full jitter, resubscribe, heartbeats.
  */
 
 function main(): void {
