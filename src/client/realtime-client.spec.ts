@@ -415,4 +415,14 @@ describe('RealtimeClient: refusals', () => {
     await jest.advanceTimersByTimeAsync(250);
     expect(tokenOf(last())).toBe('JWT ok');
   });
+
+  it('a token function that returns no token is reported as failing, without a socket', async () => {
+    const { events } = start({ token: () => undefined as unknown as string });
+    await jest.advanceTimersByTimeAsync(0);
+    expect(events.find((e) => e.event === 'error')?.arg).toMatchObject({
+      kind: 'token',
+      message: expect.stringContaining('undefined, not a token'),
+    });
+    expect(ScriptedSocket.made).toHaveLength(0);
+  });
 });

@@ -292,16 +292,22 @@ export class RealtimeClient {
       return;
     }
     // A function that throws counts as one that rejects.
-    new Promise<string>((resolve) => resolve(token())).then(
-      (t) => {
-        if (seq === this.attemptSeq && !this.isClosed()) this.dial(t);
-      },
-      (err: unknown) => {
-        if (seq !== this.attemptSeq || this.isClosed()) return;
-        this.emit('error', { kind: 'token', message: `the token function failed: ${messageOf(err)}`, cause: err });
-        if (!this.isClosed()) this.retryLater(0, null);
-      },
-    );
+    new Promise<string>((resolve) => resolve(token()))
+      .then((t) => {
+        if (typeof t !== 'string' || t.trim() === '')
+          throw new TypeError(`it returned ${typeof t === 'string' ? 'an empty string' : typeof t}, not a token`);
+        return t;
+      })
+      .then(
+        (t) => {
+          if (seq === this.attemptSeq && !this.isClosed()) this.dial(t);
+        },
+        (err: unknown) => {
+          if (seq !== this.attemptSeq || this.isClosed()) return;
+          this.emit('error', { kind: 'token', message: `the token function failed: ${messageOf(err)}`, cause: err });
+          if (!this.isClosed()) this.retryLater(0, null);
+        },
+      );
   }
 
   private dial(token: string): void {
