@@ -10,6 +10,7 @@ describe('parseTopic (protocol.md §3)', () => {
     ['/p1/events/pu-7', { kind: 'events', projectId: 'p1', projectUserId: 'pu-7' }],
     ['/p1/events/pu-7/typing', { kind: 'events', projectId: 'p1', projectUserId: 'pu-7', name: 'typing' }],
     ['/p1/bots/b-1', { kind: 'bot', projectId: 'p1', botId: 'b-1' }],
+    ['/p1/metrics', { kind: 'metrics', projectId: 'p1' }],
   ])('%s is recognised', (topic, expected) => {
     expect(parseTopic(topic)).toEqual(expected);
   });
@@ -48,6 +49,7 @@ describe('parseTopic (protocol.md §3)', () => {
     ['/p1/events/pu/name/extra', 'named events with an extra segment'],
     ['/p1/bots', 'bots without id'],
     ['/p1/bots/b1/x', 'bot with an extra segment'],
+    ['/p1/metrics/x', 'metrics with an extra segment'],
     ['/p1/metrics', 'metrics (T8, not supported yet)'],
   ])('%j is unknown (%s)', (topic) => {
     expect(parseTopic(topic)).toBeNull();
