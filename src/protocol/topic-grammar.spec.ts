@@ -50,7 +50,6 @@ describe('parseTopic (protocol.md §3)', () => {
     ['/p1/bots', 'bots without id'],
     ['/p1/bots/b1/x', 'bot with an extra segment'],
     ['/p1/metrics/x', 'metrics with an extra segment'],
-    ['/p1/metrics', 'metrics (T8, not supported yet)'],
   ])('%j is unknown (%s)', (topic) => {
     expect(parseTopic(topic)).toBeNull();
   });
