@@ -21,6 +21,7 @@ import { projectChannel } from './bus/redis/project-channel';
 import { RedisBus } from './bus/redis/redis-bus';
 import { AppConfig } from './config/app-config';
 import { APP_CONFIG, ConfigModule } from './config/config.module';
+import { DashboardModule } from './dashboard/serve/dashboard.module';
 import { RedisConnections, isConnectionError } from './engine/redis-connections';
 import { FanoutService } from './fanout/fanout.service';
 import { RealtimeGateway } from './gateway/realtime.gateway';
@@ -197,7 +198,7 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), AuthModule],
+      imports: [ConfigModule.forRoot(config), AuthModule, DashboardModule],
       controllers: [IngestController, MetricsController, HealthController],
       providers: [
         { provide: LOGGER, useValue: createLogger(config.logLevel) },
