@@ -20,9 +20,12 @@ export const MESSAGES = {
   metricsForbidden: 'You are not allowed to see metrics of this project.',
   notMember: 'You are not an active member of this project: the service refuses its topics.',
   noMetricsTopic: 'This service does not publish metrics.',
-  noData: 'No data for this project yet: the figures appear once the service receives its members and requests.',
   waitingForFigures: 'Waiting for the first figures…',
 } as const;
+
+export function noDataMessage(windowS: number): string {
+  return `No data for this project yet: no open request, and none arrived or closed in the last ${Math.round(windowS / 60)} minutes.`;
+}
 
 function refusedWith(t: TopicStatus, code: string): boolean {
   return t.kind === 'refused' && t.code === code;
@@ -70,7 +73,7 @@ export function ProjectView(props: {
   if (metricsForbidden) notices.push({ id: 'metrics-forbidden', text: MESSAGES.metricsForbidden, tone: 'bad' });
   if (refusedWith(state.metricsTopic, 'unknown_topic'))
     notices.push({ id: 'no-metrics-topic', text: MESSAGES.noMetricsTopic, tone: 'info' });
-  if (metrics !== null && hasNoData(metrics)) notices.push({ id: 'no-data', text: MESSAGES.noData, tone: 'info' });
+  if (metrics !== null && hasNoData(metrics)) notices.push({ id: 'no-data', text: noDataMessage(metrics.window_s), tone: 'info' });
   if (teamView && metrics === null && state.metricsTopic.kind === 'pending' && state.connection === 'open') {
     notices.push({ id: 'waiting-for-figures', text: MESSAGES.waitingForFigures, tone: 'info' });
   }

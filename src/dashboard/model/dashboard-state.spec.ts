@@ -54,6 +54,7 @@ describe('the dashboard reducer', () => {
   it('tells a project with no data yet from a quiet one', () => {
     const m = metricsAt('2026-11-25T10:00:00.000Z', { arrivals: 0, closures: 0 });
     expect(hasNoData(m)).toBe(false);
-    expect(hasNoData({ ...m, agents: { ...m.agents, members: 0 }, requests: { ...m.requests, open: 0 } })).toBe(true);
+    expect(hasNoData({ ...m, requests: { ...m.requests, open: 0 } })).toBe(true);
+    expect(hasNoData({ ...m, requests: { ...m.requests, open: 0 }, flow: { ...m.flow, closures_per_hour: 4 } })).toBe(false);
   });
 });

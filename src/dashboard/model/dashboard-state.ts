@@ -111,9 +111,9 @@ function isProjectUser(m: unknown): m is ProjectUserDoc {
 }
 
 /**
- * "No data yet": the service has seen no member and no request of the project. The tiles would show zeros that
- * look like a quiet day; the page says so instead.
+ * "No data yet": nothing open, nothing arrived or closed within the metrics window. The tiles would show zeros
+ * that look like figures; the page says so instead.
  */
 export function hasNoData(m: ProjectMetrics): boolean {
-  return m.agents.members === 0 && m.requests.open === 0 && m.flow.arrivals_per_hour === 0 && m.flow.closures_per_hour === 0;
+  return m.requests.open === 0 && m.flow.arrivals_per_hour === 0 && m.flow.closures_per_hour === 0;
 }
