@@ -5,6 +5,7 @@ import { CONTRACT_OPTIONS, describeReadModelContract } from '../read-model.contr
 import { TopicRead } from '../read-model';
 import { MemoryReadModel, MemoryReadModelOptions } from './memory-read-model';
 import { describeMetricsContract } from '../../analytics/metrics.contract';
+import { DEFAULT_METRICS_SETTINGS } from '../../analytics/project-metrics';
 
 describeReadModelContract('MemoryReadModel', (opts) => new MemoryReadModel(opts));
 
@@ -125,3 +126,21 @@ describe('MemoryReadModel: time-bound housekeeping (injected clock)', () => {
 });
 
 describeMetricsContract('MemoryReadModel', (opts) => new MemoryReadModel(opts));
+
+describe('MemoryReadModel: metrics windows stay bounded', () => {
+  it('forgets arrivals that left the window when new ones come, whether or not anyone reads the metrics', async () => {
+    let clock = Date.parse('2030-01-01T00:00:00.000Z');
+    const m = new MemoryReadModel({ ...CONTRACT_OPTIONS, metrics: { ...DEFAULT_METRICS_SETTINGS, windowS: 60 }, now: () => clock });
+    const ingest = (raw: { type: string; data: Record<string, unknown> }) =>
+      m.apply(validateEnvelope(raw, 0, { maxEventBytes: 262_144 }).event, clock);
+    for (let i = 0; i < 100; i++) {
+      const at = new Date(clock).toISOString();
+      await ingest({ type: 'request.create', data: f.request('p1', `r${i}`, { status: 100, createdAt: at, updatedAt: at }) });
+      clock += 10_000;
+    }
+    const windows = (m as unknown as { projects: Map<string, { metrics: { arrivals: { size: number } } }> }).projects.get('p1')!.metrics;
+    // 60 s of arrivals, one every 10 s: six kept, not a hundred.
+    expect(windows.arrivals.size).toBeLessThanOrEqual(6);
+    expect((await m.readMetrics('p1')).metrics.flow.arrivals_per_hour).toBe(300);
+  });
+});

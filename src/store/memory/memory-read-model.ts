@@ -266,10 +266,14 @@ export class MemoryReadModel extends ReadModel {
         return;
       case 'mxCount':
       case 'mxWait':
+        state.metrics.apply(w);
+        return;
       case 'mxArrival':
       case 'mxClosure':
       case 'mxFirstResponse':
+        // A window that grows drops what left it, so a project nobody reads stays bounded (as on Redis).
         state.metrics.apply(w);
+        state.metrics.prune(this.now() - this.metricsSettings.windowS * 1000);
         return;
     }
   }
