@@ -1,11 +1,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Browser, BrowserContext, chromium, Locator, Page } from 'playwright-core';
+import { dashboardPublicDir } from '../../src/dashboard/serve/dashboard-files';
 
 /** Debian's Chromium: the browser tests never download one (STYLE.md, "Browser tests"). */
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
-const DASHBOARD_INDEX = join(__dirname, '..', '..', 'dist', 'dashboard', 'public', 'index.html');
+/** What `npm run build` writes and the service serves (found from the package root, also when compiled elsewhere). */
+const DASHBOARD_INDEX = join(dashboardPublicDir(), 'index.html');
 
 /**
  * Launches headless Chromium, or fails with what to install: a missing browser fails the suite, it never skips it.
