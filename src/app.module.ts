@@ -30,7 +30,7 @@ import { IngestPipeline } from './ingest/ingest-pipeline.service';
 import { RedisStreamConsumer } from './ingest/redis-stream/redis-stream-consumer';
 import { HealthController } from './ops/health.controller';
 import { ConnectionLimits } from './limits/connection-limits';
-import { GuardedThrottlerStorage, IngestThrottlerGuard, ingestThrottlerOptions } from './limits/ingest-throttle';
+import { GuardedThrottlerStorage, HttpThrottlerGuard, httpThrottlerOptions } from './limits/ingest-throttle';
 import { MemoryConnectionLimits } from './limits/memory/memory-connection-limits';
 import { RedisConnectionLimits } from './limits/redis/redis-connection-limits';
 import { LOGGER, createLogger } from './ops/logger';
@@ -206,9 +206,9 @@ export class AppModule {
         { provide: ReadinessService, useFactory: (checks: ReadinessCheck[]) => new ReadinessService(checks), inject: [READINESS_CHECKS] },
         {
           provide: getOptionsToken(),
-          useValue: ingestThrottlerOptions(config.limits.ingestPerS, config.redis?.prefix ?? ''),
+          useValue: httpThrottlerOptions(config.limits.ingestPerS, config.limits.apiPerS, config.redis?.prefix ?? ''),
         },
-        IngestThrottlerGuard,
+        HttpThrottlerGuard,
         ReadModelSweeper,
         FanoutService,
         IngestPipeline,

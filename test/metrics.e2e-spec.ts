@@ -159,6 +159,31 @@ describe('metrics on one replica (memory engine)', () => {
   });
 });
 
+describe('API_RATE_PER_S on the read endpoints', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ API_RATE_PER_S: '3' });
+  });
+  afterAll(() => app.close());
+
+  it('answers 429 with the limit named past API_RATE_PER_S requests per second of one token; other tokens and ingest are not held back', async () => {
+    const P = `mx-rate-${Date.now()}`;
+    await app.ingestOk({ type: 'project_user.create', data: f.projectUser(P, 'owner', 'owner') });
+    const token = userToken('owner');
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push(await getJson(`${app.httpUrl}/v1/projects/${P}/metrics`, token));
+    expect(answers.slice(0, 3).map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(answers[3]).toMatchObject({
+      status: 429,
+      body: { error: { code: 'rate_limited', limit: 3, window_s: 1, message: expect.stringContaining('API_RATE_PER_S') } },
+    });
+    // Same limit for the project list, counted together with the metrics for that token.
+    expect((await getJson(`${app.httpUrl}/v1/me/projects`, token)).status).toBe(429);
+    expect((await getJson(`${app.httpUrl}/v1/me/projects`, userToken('someone-else'))).status).toBe(200);
+    await app.ingestOk({ type: 'request.create', data: f.request(P, 'r1', { status: 100 }) });
+  });
+});
+
 describe('metrics on two replica processes sharing one Redis', () => {
   let redis: RedisServer;
   let a: ReplicaProcess;

@@ -1,17 +1,22 @@
-import { Controller, Get, Headers, Param, Req } from '@nestjs/common';
+import { Controller, Get, Headers, Param, Req, UseGuards } from '@nestjs/common';
+import { SkipThrottle } from '@nestjs/throttler';
 import type { Request } from 'express';
 import { decideSubscribe } from '../access/subscribe-decision';
 import { extractToken } from '../auth/principal';
 import { TokenVerifier } from '../auth/token-verifier';
 import { ApiError } from '../errors/api-error';
+import { HttpThrottlerGuard, INGEST_THROTTLER } from '../limits/ingest-throttle';
 import { ReadModel } from '../store/read-model';
 import { MemberProjects, ProjectMetrics } from './metrics-shape';
 
 /**
  * The HTTP side of the metrics (analytics.md) for tools that poll, and the project list a dashboard starts
- * from. Same JWT as the WebSocket (`Authorization: Bearer|JWT <jwt>`, or `?token=`), same rights as T8.
+ * from. Same JWT as the WebSocket (`Authorization: Bearer|JWT <jwt>`, or `?token=`), same rights as T8;
+ * API_RATE_PER_S requests per second per token, counted by every replica together.
  */
 @Controller('v1')
+@UseGuards(HttpThrottlerGuard)
+@SkipThrottle({ [INGEST_THROTTLER]: true })
 export class MetricsController {
   constructor(
     private readonly store: ReadModel,

@@ -85,6 +85,7 @@ const envSchema = z.object({
   RATE_FRAMES_BURST: int(1).default(100),
   MAX_SUBSCRIPTIONS_PER_CONN: int(1).default(1000),
   INGEST_RATE_PER_S: int(1).default(200),
+  API_RATE_PER_S: int(1).default(20),
   DELETE_TOMBSTONE_TTL_S: int(0).optional(),
   TRUST_PROXY: z
     .string()
@@ -126,6 +127,8 @@ export type LimitsConfig = Readonly<{
   framesBurst: number;
   maxSubscriptionsPerConn: number;
   ingestPerS: number;
+  /** API_RATE_PER_S: `GET /v1/projects/<P>/metrics` and `GET /v1/me/projects` requests per second per token. */
+  apiPerS: number;
 }>;
 
 export type AppConfig = Readonly<{
@@ -246,6 +249,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       framesBurst: e.RATE_FRAMES_BURST,
       maxSubscriptionsPerConn: e.MAX_SUBSCRIPTIONS_PER_CONN,
       ingestPerS: e.INGEST_RATE_PER_S,
+      apiPerS: e.API_RATE_PER_S,
     },
     metrics: {
       intervalMs: e.METRICS_INTERVAL_MS,

@@ -17,6 +17,7 @@ export const GENEROUS_LIMITS: Record<string, string> = {
   RATE_FRAMES_PER_S: '100000',
   RATE_FRAMES_BURST: '100000',
   INGEST_RATE_PER_S: '100000',
+  API_RATE_PER_S: '100000',
 };
 
 export interface TestApp extends RunningApp {

@@ -1,10 +1,11 @@
 import { Body, Controller, Headers, HttpCode, Inject, Post, UseGuards } from '@nestjs/common';
+import { SkipThrottle } from '@nestjs/throttler';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { AppConfig } from '../../config/app-config';
 import { APP_CONFIG } from '../../config/config.module';
 import { ApiError } from '../../errors/api-error';
-import { IngestThrottlerGuard } from '../../limits/ingest-throttle';
+import { API_THROTTLER, HttpThrottlerGuard } from '../../limits/ingest-throttle';
 import { LOGGER } from '../../ops/logger';
 import { ReadinessService } from '../../ops/readiness.service';
 import { IngestValidationError } from '../event-validation';
@@ -12,7 +13,8 @@ import { IngestPipeline, IngestResult } from '../ingest-pipeline.service';
 
 /** ingest.md §2.1: `POST /v1/events` with the service token, INGEST_RATE_PER_S requests per second per token. */
 @Controller('v1/events')
-@UseGuards(IngestThrottlerGuard)
+@UseGuards(HttpThrottlerGuard)
+@SkipThrottle({ [API_THROTTLER]: true })
 export class IngestController {
   private readonly tokenDigest: Buffer | null;
 
