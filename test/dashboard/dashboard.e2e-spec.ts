@@ -133,6 +133,8 @@ describe('the dashboard in a browser', () => {
     await waitForText(page.getByTestId('request-row'), /Mia Mine\s*Thanks Ada/);
     await waitForText(page.getByTestId('my-status').getByTestId('agent-status'), 'available');
     await waitForText(page.getByTestId('my-status').locator('.who'), 'Ada Agent (you)');
+    // Its requests are listed under its own name, from its own project_user (the member view follows no one else).
+    await waitForText(page.getByTestId('agent-group').locator('h3'), 'Ada Agent (1)');
 
     // Live: Ada goes away; a second request is assigned to her.
     await app.ingestOk([

@@ -56,14 +56,16 @@ export function App(props: { wsPath: string }) {
   const [project, setProject] = useState<string | undefined>(undefined);
 
   const signIn = useCallback((token: string) => {
-    storeToken(token);
     if (isExpired(readClaims(token), Date.now())) {
+      storeToken(null);
       setPhase({ kind: 'signed-out', message: SIGN_IN_MESSAGES.expired });
       return;
     }
+    storeToken(token);
     setPhase({ kind: 'loading', token });
     void fetchMyProjects(token).then((answer) => {
       if (answer.kind === 'unauthorized') {
+        storeToken(null);
         setPhase({ kind: 'signed-out', message: signedOutMessage(token) });
         return;
       }

@@ -1,6 +1,6 @@
 import { useEffect, useMemo } from 'preact/hooks';
 import type { MemberProject } from '../../analytics/metrics-shape';
-import { agentName } from '../model/agents';
+import { agentName, userIdOf } from '../model/agents';
 import { hasNoData, TopicStatus } from '../model/dashboard-state';
 import { baselineFrom, ASSUMED_SLOTS_PER_AGENT } from '../model/what-if';
 import { AgentList, MyStatus } from './agent-list';
@@ -66,7 +66,10 @@ export function ProjectView(props: {
   const metricsForbidden = refusedWith(state.metricsTopic, 'forbidden');
   const teamView = choice.analytics !== false && !metricsForbidden;
   const fallbackLimit = metrics !== null ? baselineFrom(metrics).slotsPerAgent : ASSUMED_SLOTS_PER_AGENT;
-  const nameOf = (userId: string) => agentName(state.agents.get(userId) ?? undefined, userId);
+  // The viewer's own project_user names the viewer where the agents panel does not follow anyone (the member view).
+  const me = state.me;
+  const nameOf = (userId: string) =>
+    agentName(state.agents.get(userId) ?? (me !== null && userIdOf(me) === userId ? me : undefined), userId);
 
   const notices: Array<{ id: string; text: string; tone: 'info' | 'bad' }> = [];
   if (refusedWith(state.requestsTopic, 'forbidden')) notices.push({ id: 'not-member', text: MESSAGES.notMember, tone: 'bad' });
