@@ -142,8 +142,3 @@ export class LiveProject {
     for (const fn of this.listeners) fn();
   }
 }
-
-/** The socket's URL: this page's origin, `ws:` or `wss:` as the page was loaded, and the service's WS path. */
-export function socketUrl(loc: Pick<Location, 'protocol' | 'host'>, wsPath: string): string {
-  return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}${wsPath.startsWith('/') ? wsPath : `/${wsPath}`}`;
-}

@@ -1,4 +1,4 @@
-import { cleanToken, fragmentFor, isExpired, parseFragment, readClaims } from './session';
+import { cleanToken, fragmentFor, isExpired, parseFragment, readClaims, socketUrl } from './session';
 
 const b64url = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
 const jwtOf = (claims: unknown) => `${b64url({ alg: 'HS256', typ: 'JWT' })}.${b64url(claims)}.sig`;
@@ -46,5 +46,12 @@ describe('readClaims', () => {
     expect(isExpired({ expiresAtMs: 1001 }, 1000)).toBe(false);
     expect(isExpired({}, 1000)).toBe(false);
     expect(isExpired(null, 1000)).toBe(false);
+  });
+});
+
+describe('socketUrl', () => {
+  it("is the page's origin with ws: or wss: and the service's path", () => {
+    expect(socketUrl({ protocol: 'http:', host: 'localhost:3000' }, '/')).toBe('ws://localhost:3000/');
+    expect(socketUrl({ protocol: 'https:', host: 'desk.example.test' }, '/v2/')).toBe('wss://desk.example.test/v2/');
   });
 });

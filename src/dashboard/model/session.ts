@@ -77,3 +77,8 @@ function decodeBase64Url(s: string): string {
   const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
   return new TextDecoder().decode(bytes);
 }
+
+/** The socket's URL: the page's own host, `wss:` when the page came over https, and the service's WS_SERVER_PATH. */
+export function socketUrl(loc: { protocol: string; host: string }, wsPath: string): string {
+  return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}${wsPath.startsWith('/') ? wsPath : `/${wsPath}`}`;
+}
