@@ -1,7 +1,7 @@
 import Redis from 'ioredis';
 import { keySlot } from '../src/bus/redis/key-slot';
 import { RedisConnections } from '../src/engine/redis-connections';
-import { describeMetricsContract } from '../src/analytics/metrics.contract';
+import { describeMetricsContract, stripTimes } from '../src/analytics/metrics.contract';
 import { CONTRACT_OPTIONS, describeReadModelContract } from '../src/store/read-model.contract';
 import { RedisReadModel } from '../src/store/redis/redis-read-model';
 import { validateEnvelope } from '../src/ingest/event-validation';
@@ -142,6 +142,46 @@ describe('RedisReadModel: what stays in Redis', () => {
     // a lone surrogate (a string cut inside an emoji) is valid JSON text: it must not break the commit
     const r = await apply({ type: 'message.create', data: f.message(P, 'req-1', { _id: 'm-cut', text: 'cut \ud83d' }) });
     expect(r.outcome).toBe('applied');
+  });
+});
+
+describe('RedisReadModel: metrics of documents stored without them', () => {
+  it('rebuilds the metrics state from the documents once, before the next metrics read or write, then keeps it up as usual', async () => {
+    const model = new RedisReadModel(connections, {
+      history: { requests: 5, messages: 5, events: 5 },
+      closedRequestTtlS: 600,
+      eventsTtlS: 600,
+      dedupeTtlS: 60,
+      channel: (p) => `rt:p:{${p}}`,
+    });
+    const P = `rebuild-${Date.now()}`;
+    const apply = (raw: { type: string; data: Record<string, unknown> }) =>
+      model.apply(validateEnvelope(raw, 0, { maxEventBytes: 1 << 20 }).event, Date.now());
+    await apply({ type: 'project.update', data: f.project(P) });
+    await apply({ type: 'project_user.create', data: f.projectUser(P, 'a1', 'agent', { number_assigned_requests: 1 }) });
+    for (const [id, status] of [
+      ['w1', 100],
+      ['w2', 100],
+      ['as', 200],
+      ['cl', 1000],
+    ] as const)
+      await apply({
+        type: 'request.create',
+        data: f.request(P, id, { status, first_response_at: status === 100 ? undefined : f.nextTime() }),
+      });
+    const before = (await model.readMetrics(P)).metrics;
+    expect(before.requests).toMatchObject({ open: 3, unassigned: 2 });
+
+    // As a version of the service without metrics would have left it: documents, no mx keys.
+    const redis = connections.command;
+    await redis.del(...['mx', 'mx:wait', 'mx:arr', 'mx:cls', 'mx:hdl', 'mx:frt', 'mx:frd'].map((k) => `rt:{${P}}:${k}`));
+    expect(stripTimes((await model.readMetrics(P)).metrics)).toEqual(stripTimes(before));
+
+    // And a write to such a project rebuilds first: an assignment must not drive `unassigned` below the truth.
+    await redis.del(...['mx', 'mx:wait', 'mx:arr', 'mx:cls', 'mx:hdl', 'mx:frt', 'mx:frd'].map((k) => `rt:{${P}}:${k}`));
+    await apply({ type: 'request.update', data: f.request(P, 'w1', { status: 200 }) });
+    expect(await redis.hmget(`rt:{${P}}:mx`, 'v', 'open', 'unassigned', 'assigned')).toEqual(['1', '3', '1', '2']);
+    expect((await model.readMetrics(P)).metrics.requests).toMatchObject({ open: 3, unassigned: 1, assigned: 2 });
   });
 });
 

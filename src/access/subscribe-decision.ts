@@ -18,9 +18,10 @@ export type SubscribeDecision =
 
 /** protocol.md §3: may this user hold this topic, and what is its snapshot? Pure over one consistent read. */
 export function decideSubscribe(topic: Topic, userId: string, read: TopicRead): SubscribeDecision {
-  if (!isProjectEnabled(read.project)) return deny('forbidden', 'project is disabled');
+  // Membership first: a stranger learns nothing, not even that a disabled project exists.
   const viewer = viewerOf(read.member, userId);
   if (!viewer) return deny('forbidden', 'not an active member of this project');
+  if (!isProjectEnabled(read.project)) return deny('forbidden', 'project is disabled');
   switch (topic.kind) {
     case 'requests':
       return allow(viewer, read.requests ?? []);

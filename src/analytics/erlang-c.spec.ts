@@ -1,4 +1,4 @@
-import { erlangB, erlangC, forecast, significant, slotsNeededForTarget } from './erlang-c';
+import { MAX_LOAD_ERLANGS, erlangB, erlangC, forecast, significant, slotsNeededForTarget } from './erlang-c';
 
 /** The textbook formula, for small c only (A^c and c! overflow beyond ~170). */
 function erlangCNaive(c: number, a: number): number {
@@ -106,5 +106,18 @@ describe('forecast', () => {
     expect(f.p_wait).toBe(0.6821);
     expect(f.expected_wait_s! * 10).toBe(Math.round(f.expected_wait_s! * 10));
     expect(String(f.service_level).replace(/^0\.0*/, '').length).toBeLessThanOrEqual(4);
+  });
+});
+
+describe('Erlang C on broken data', () => {
+  it('a billion servers cost about as many steps as the load, not the servers', () => {
+    expect(erlangB(1e9, 5)).toBe(0);
+    expect(erlangC(1e9, 5)).toBe(0);
+  });
+
+  it('a load past MAX_LOAD_ERLANGS is not computed: overloaded, and the slots needed are only bounded below', () => {
+    const f = forecast({ arrivalsPerHour: 3600, handleTimeS: 2e6, servers: 1e7, targetAnswerS: 60, targetLevel: 0.8 });
+    expect(f).toMatchObject({ overloaded: true, p_wait: 1, expected_wait_s: null, service_level: null });
+    expect(f.slots_needed_for_target).toBeGreaterThan(MAX_LOAD_ERLANGS);
   });
 });

@@ -7,10 +7,22 @@
  * forms A^c or c! (both overflow a double long before c = 1000), then C = c·B / (c − A·(1 − B)).
  */
 
-/** Erlang B blocking probability for `c` servers and load `a`, by the stable recurrence. */
+/**
+ * The largest offered load (Erlangs) the model is computed for: the recurrence costs one step per server, and a
+ * load beyond this only comes from broken data (a handle time of years); above it the forecast says overloaded.
+ */
+export const MAX_LOAD_ERLANGS = 1_000_000;
+
+/**
+ * Erlang B blocking probability for `c` servers and load `a`, by the stable recurrence. Past `a` servers B falls
+ * faster than geometrically: once it underflows to 0 it stays 0, so a huge `c` costs about `a` steps, not `c`.
+ */
 export function erlangB(c: number, a: number): number {
   let b = 1;
-  for (let k = 1; k <= c; k++) b = (a * b) / (k + a * b);
+  for (let k = 1; k <= c; k++) {
+    b = (a * b) / (k + a * b);
+    if (b === 0) return 0;
+  }
   return b;
 }
 
@@ -62,6 +74,7 @@ export function slotsNeededForTarget(arrivalsPerHour: number, handleTimeS: numbe
   if (lambda <= 0) return 0;
   const mu = 1 / handleTimeS;
   const a = lambda * handleTimeS;
+  if (a > MAX_LOAD_ERLANGS) return Math.floor(a) + 1; // not computed: see MAX_LOAD_ERLANGS
   let c = Math.floor(a) + 1; // the first c with A < c
   let b = erlangB(c, a);
   for (;;) {
@@ -80,7 +93,7 @@ export function forecast(input: ForecastInput): Forecast {
   const c = input.servers;
   const needed = slotsNeededForTarget(input.arrivalsPerHour, h, input.targetAnswerS, input.targetLevel);
   const base = { offered_load_erlangs: roundTo(a, 4), servers: c, slots_needed_for_target: needed };
-  if (c <= 0 || a >= c) return { ...base, p_wait: 1, expected_wait_s: null, service_level: null, overloaded: true };
+  if (c <= 0 || a >= c || a > MAX_LOAD_ERLANGS) return { ...base, p_wait: 1, expected_wait_s: null, service_level: null, overloaded: true };
   const pWait = erlangC(c, a);
   return {
     ...base,

@@ -65,10 +65,21 @@ export function memberCounts(pu: ProjectUserDoc | null, project: ProjectDoc | nu
   if (available) {
     const limit = chatLimit(pu, project);
     if (limit === undefined) out.unlimited = 1;
-    else out.slots = limit;
+    else out.slots = wholeCount(limit);
     out.used = assigned(pu);
   }
   return out;
+}
+
+/** The most chat slots or assigned requests one member counts for: a bogus limit must not make a forecast of millions. */
+export const MAX_PER_MEMBER = 10_000;
+
+/**
+ * A count as the counters keep it: a whole number in [0, MAX_PER_MEMBER] (the documents' numbers are not
+ * checked at ingest; 2.5 counts as 2, a negative or absurd value is clamped), so that both engines add exactly.
+ */
+function wholeCount(n: number): number {
+  return Number.isFinite(n) ? Math.min(MAX_PER_MEMBER, Math.max(0, Math.floor(n))) : 0;
 }
 
 function isOnline(pu: ProjectUserDoc): boolean {
@@ -78,7 +89,7 @@ function isOnline(pu: ProjectUserDoc): boolean {
 
 function assigned(pu: ProjectUserDoc): number {
   const n = pu.number_assigned_requests;
-  return typeof n === 'number' && Number.isFinite(n) ? n : 0;
+  return typeof n === 'number' ? wholeCount(n) : 0;
 }
 
 /** `after − before`, counter by counter, leaving out the zeros; `into` accumulates several differences. */
@@ -107,26 +118,35 @@ export function projectOps(members: ProjectUserDoc[], prev: ProjectDoc | null, n
   return countOp(delta);
 }
 
-/** The metrics writes of a request going from `prev` to `next` (null: removed). */
-export function requestOps(prev: RequestDoc | null, next: RequestDoc | null): MetricsOp[] {
+/**
+ * The metrics writes of a request going from `prev` to `next` (null: removed), `now` (ms) being when the change is
+ * applied: a document time after it counts as now (a clock ahead must not keep an entry in the window for days).
+ */
+export function requestOps(prev: RequestDoc | null, next: RequestDoc | null, now: number): MetricsOp[] {
   const ops = countOp(countsDelta(requestCounts(prev), requestCounts(next)));
   const id = (next ?? prev)!._id;
-  const waitedBefore = waitingSince(prev);
-  const waitsNow = waitingSince(next);
-  if (waitsNow !== waitedBefore) ops.push({ op: 'mxWait', id, at: waitsNow });
+  const waitedBefore = waitingSince(prev, now);
+  const waitsNow = waitingSince(next, now);
+  if (prev && next && prev._id !== next._id) {
+    // The same request_id under a new _id: the entry of the old one must not stay behind.
+    if (waitedBefore !== null) ops.push({ op: 'mxWait', id: prev._id, at: null });
+    if (waitsNow !== null) ops.push({ op: 'mxWait', id, at: waitsNow });
+  } else if (waitsNow !== waitedBefore) {
+    ops.push({ op: 'mxWait', id, at: waitsNow });
+  }
   if (!next) return ops;
 
-  const created = timeOf(next.createdAt);
+  const created = timeIn(next.createdAt, now);
   if (isArrival(next) && !(prev && isArrival(prev)) && !Number.isNaN(created)) ops.push({ op: 'mxArrival', id, at: created });
 
-  const firstResponse = timeOf(stringField(next, 'first_response_at'));
+  const firstResponse = timeIn(stringField(next, 'first_response_at'), now);
   if (!Number.isNaN(firstResponse) && !Number.isNaN(created) && (!prev || prev.first_response_at !== next.first_response_at)) {
     ops.push({ op: 'mxFirstResponse', id, at: firstResponse, responseMs: Math.max(0, firstResponse - created) });
   }
 
   if (next.status === REQUEST_STATUS.CLOSED && prev?.status !== REQUEST_STATUS.CLOSED) {
     // Tiledesk publishes the closing update before it writes `closed_at`: the update's own time stands in.
-    const closed = timeOf(stringField(next, 'closed_at') ?? next.updatedAt);
+    const closed = timeIn(stringField(next, 'closed_at') ?? next.updatedAt, now);
     if (!Number.isNaN(closed)) {
       const start = Number.isNaN(firstResponse) ? created : firstResponse;
       const handleMs = Number.isNaN(start) ? null : Math.max(0, closed - start);
@@ -142,10 +162,20 @@ function isArrival(r: RequestDoc): boolean {
 }
 
 /** The `createdAt` (ms) of a request that waits (open and unassigned), null otherwise or when it has none. */
-function waitingSince(r: RequestDoc | null): number | null {
+function waitingSince(r: RequestDoc | null, now: number): number | null {
   if (!r || !isListed(r) || r.status !== REQUEST_STATUS.UNASSIGNED) return null;
-  const t = timeOf(r.createdAt);
+  const t = timeIn(r.createdAt, now);
   return Number.isNaN(t) ? null : t;
+}
+
+/** 2000-01-01: a document time before it is taken as unreadable (no helpdesk chat is that old; 0 is a missing date). */
+const EARLIEST = Date.UTC(2000, 0, 1);
+
+/** A document time (ms) as the metrics use it: NaN when unreadable or before 2000, `now` when later than now. */
+function timeIn(iso: string | undefined, now: number): number {
+  const t = timeOf(iso);
+  if (Number.isNaN(t) || t < EARLIEST) return Number.NaN;
+  return Math.min(t, now);
 }
 
 function stringField(r: RequestDoc, name: string): string | undefined {

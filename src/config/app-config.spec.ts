@@ -40,6 +40,15 @@ describe('loadConfig defaults (operations.md §2, ingest.md)', () => {
       framesBurst: 100,
       maxSubscriptionsPerConn: 1000,
       ingestPerS: 200,
+      apiPerS: 20,
+    });
+    expect(c.metrics).toEqual({
+      intervalMs: 2000,
+      windowS: 900,
+      defaultHandleTimeS: 600,
+      assumedConcurrency: 3,
+      targetAnswerS: 60,
+      targetLevel: 0.8,
     });
     expect(c.tls).toBeUndefined();
     expect(c.requireTls).toBe(false);
@@ -58,6 +67,7 @@ describe('loadConfig defaults (operations.md §2, ingest.md)', () => {
       RATE_FRAMES_BURST: '8',
       MAX_SUBSCRIPTIONS_PER_CONN: '9',
       INGEST_RATE_PER_S: '10',
+      API_RATE_PER_S: '11',
       CLOSED_REQUEST_TTL_S: '100',
       TLS_CERT_FILE: '/etc/tls/tls.crt',
       TLS_KEY_FILE: '/etc/tls/tls.key',
@@ -73,6 +83,7 @@ describe('loadConfig defaults (operations.md §2, ingest.md)', () => {
       framesBurst: 8,
       maxSubscriptionsPerConn: 9,
       ingestPerS: 10,
+      apiPerS: 11,
     });
     expect(c.retention.tombstoneTtlS).toBe(100);
     expect(loadConfig({ ...base, DELETE_TOMBSTONE_TTL_S: '5' }).retention.tombstoneTtlS).toBe(5);
@@ -96,6 +107,30 @@ describe('loadConfig defaults (operations.md §2, ingest.md)', () => {
     for (const name of ['MAX_CONN_PER_USER', 'RATE_FRAMES_PER_S', 'TLS_KEY_FILE', 'REQUIRE_TLS', 'TRUST_PROXY']) {
       expect(e.message).toContain(name);
     }
+  });
+
+  it('reads the METRICS_* settings and refuses a target level that is not a share', () => {
+    const c = loadConfig({
+      ...base,
+      METRICS_INTERVAL_MS: '500',
+      METRICS_WINDOW_S: '300',
+      METRICS_DEFAULT_HANDLE_TIME_S: '420',
+      METRICS_ASSUMED_CONCURRENCY: '2',
+      METRICS_TARGET_ANSWER_S: '30',
+      METRICS_TARGET_LEVEL: '0.9',
+    });
+    expect(c.metrics).toEqual({
+      intervalMs: 500,
+      windowS: 300,
+      defaultHandleTimeS: 420,
+      assumedConcurrency: 2,
+      targetAnswerS: 30,
+      targetLevel: 0.9,
+    });
+    for (const level of ['1', '0', '1.5', 'high', '-0.2']) {
+      expect(configError({ ...base, METRICS_TARGET_LEVEL: level }).message).toContain('METRICS_TARGET_LEVEL');
+    }
+    expect(configError({ ...base, METRICS_WINDOW_S: '10' }).message).toContain('METRICS_WINDOW_S');
   });
 
   it('takes a listen backlog and a drain window, and refuses values out of range', () => {

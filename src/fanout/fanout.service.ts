@@ -535,6 +535,7 @@ export class FanoutService {
     const project = this.projects.get(sub.projectId);
     if (!project) return;
     project.remove(sub);
+    if (sub.topic.kind === 'metrics') this.metricsFeed.forget(sub.projectId);
     this.bus.leave(sub.projectId);
     if (project.size === 0) {
       this.projects.delete(sub.projectId);

@@ -15,7 +15,10 @@ interface ProjectFeed {
   timer: NodeJS.Timeout | null;
   /** Fires when a flow window next loses an entry: the figures move then with no event at all. */
   expiry: NodeJS.Timeout | null;
-  /** The last object sent (without generated_at), so an unchanged one is not sent again. */
+  /**
+   * The last object sent, without generated_at, so that an identical one is not sent again. The ages are part
+   * of it: a change that moved the waiting requests but no count must still reach the clients.
+   */
   lastSent: string | null;
 }
 
@@ -54,6 +57,14 @@ export class MetricsFeed {
     if (fresh && snapshot) feed.lastSent = withoutTime(snapshot);
     feed.dirty = true;
     this.schedule(projectId, feed);
+  }
+
+  /** The project's last `/P/metrics` subscription on this replica went: nothing is read for it any more. */
+  forget(projectId: string): void {
+    const feed = this.feeds.get(projectId);
+    if (!feed || !isEmpty(this.watchers(projectId))) return;
+    clear(feed);
+    this.feeds.delete(projectId);
   }
 
   /** Stops every timer (shutdown). */
@@ -119,15 +130,18 @@ export class MetricsFeed {
         feed.expiry = null;
         if (this.feeds.get(projectId) === feed) this.changed(projectId);
       },
-      Math.max(0, at - now) + 1,
+      Math.min(MAX_DELAY_MS, Math.max(0, at - now) + 1),
     );
     feed.expiry.unref();
   }
 }
 
 function withoutTime(m: ProjectMetrics): string {
-  return JSON.stringify({ ...m, generated_at: undefined, requests: { ...m.requests, oldest_wait_s: 0, avg_wait_s: 0 } });
+  return JSON.stringify({ ...m, generated_at: undefined });
 }
+
+/** setTimeout's longest delay (about 24.8 days); a longer one would fire at once. */
+const MAX_DELAY_MS = 2 ** 31 - 1;
 
 function isEmpty(subs: Iterable<Subscription>): boolean {
   for (const _ of subs) return false;

@@ -102,7 +102,7 @@ export async function planApply(event: DomainEvent, r: ProjectStateReader, opts:
       return {
         outcome: 'applied',
         change: { type: 'request_removed', prev },
-        ops: [{ op: 'removeRequest', doc: prev }, ...tombs, ...requestOps(prev, null)],
+        ops: [{ op: 'removeRequest', doc: prev }, ...tombs, ...requestOps(prev, null, opts.now)],
       };
     }
     case 'message.upsert': {
@@ -192,7 +192,7 @@ async function planRequest(doc: RequestDoc, r: ProjectStateReader, opts: PlanOpt
   } else {
     ops.push({ op: 'putRequest', doc, prev });
   }
-  ops.push(...requestOps(prev, doc));
+  ops.push(...requestOps(prev, doc, opts.now));
   return { outcome: 'applied', change: { type: 'request', prev, next: doc }, ops };
 }
 

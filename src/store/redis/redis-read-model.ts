@@ -14,7 +14,7 @@ import {
 } from '../../domain/documents';
 import { RedisClient, RedisConnections, isConnectionError } from '../../engine/redis-connections';
 import { memberProjectOf, sortMemberProjects } from '../../analytics/member-projects';
-import { METRIC_COUNTERS } from '../../analytics/metrics-ops';
+import { METRIC_COUNTERS, memberOps, requestOps } from '../../analytics/metrics-ops';
 import { MemberProject } from '../../analytics/metrics-shape';
 import {
   DEFAULT_METRICS_SETTINGS,
@@ -62,7 +62,7 @@ interface ScriptCommands {
 }
 
 /** What the metrics Lua (mx_read) answers; see redis-scripts.ts. */
-type RawMetrics = [number, string[], number, string | null, number, number, string[], Array<string | null>];
+type RawMetrics = [number, string[], number, string | null, number, number, string[], Array<string | null>, number];
 
 /**
  * The Redis engine's read model. Layout (all keys of project P under `<prefix>{P}:`, one cluster slot):
@@ -142,8 +142,12 @@ export class RedisReadModel extends ReadModel {
         });
         const ver = (await verRead) ?? '0';
         const cmds = (plan.ops ?? []).flatMap((op) => this.commands(base, op));
-        // A window that grew drops what left it in the same step, so a project nobody reads stays bounded.
-        if (plan.ops?.some(growsWindow)) cmds.push(['MX_PRUNE', base, this.metricsSettings.windowS * 1000]);
+        if (plan.ops?.some(isMetricsOp)) {
+          // Metrics move by differences: they need state that agrees with the documents (see rebuildMetrics).
+          cmds.unshift(['MX_GUARD', base]);
+          // A window that grew drops what left it in the same step, so a project nobody reads stays bounded.
+          if (plan.ops.some(growsWindow)) cmds.push(['MX_PRUNE', base, this.metricsSettings.windowS * 1000]);
+        }
         if (plan.outcome !== 'applied') {
           if (cmds.length === 0) return { outcome: plan.outcome };
           // Housekeeping that must not be lost (a tombstone of a delete that came before its create): retried
@@ -171,6 +175,10 @@ export class RedisReadModel extends ReadModel {
           tail,
           ...flatten(cmds),
         );
+        if (seq === METRICS_NOT_READY) {
+          await this.rebuildMetrics(event.projectId);
+          continue;
+        }
         if (seq === -1) {
           if (attempt >= MAX_ATTEMPTS)
             throw new EngineUnavailableError(new Error(`project ${event.projectId} too busy: ${attempt} version conflicts`));
@@ -283,9 +291,14 @@ export class RedisReadModel extends ReadModel {
       case 'bot':
         read.bot = parse<BotDoc>(rest[0] ?? null);
         break;
-      case 'metrics':
-        read.metrics = buildProjectMetrics(topic.projectId, this.metricsState(res[4] as unknown as RawMetrics), this.metricsSettings);
+      case 'metrics': {
+        const raw = res[4] as unknown as RawMetrics;
+        // Documents without metrics state yet: rebuilt once, then read on their own (the seq of this read still holds).
+        read.metrics = this.needsRebuild(raw)
+          ? (await this.readMetrics(topic.projectId)).metrics
+          : buildProjectMetrics(topic.projectId, this.metricsState(raw), this.metricsSettings);
         break;
+      }
     }
     return read;
   }
@@ -293,7 +306,11 @@ export class RedisReadModel extends ReadModel {
   async readMetrics(projectId: string): Promise<MetricsRead> {
     const base = this.base(projectId);
     const windowMs = this.metricsSettings.windowS * 1000;
-    const [seq, raw] = await this.guard(() => this.scripts.rtMetrics(`${base}seq`, base, windowMs));
+    let [seq, raw] = await this.guard(() => this.scripts.rtMetrics(`${base}seq`, base, windowMs));
+    if (this.needsRebuild(raw)) {
+      await this.rebuildMetrics(projectId);
+      [seq, raw] = await this.guard(() => this.scripts.rtMetrics(`${base}seq`, base, windowMs));
+    }
     const state = this.metricsState(raw);
     return { seq: Number(seq), metrics: buildProjectMetrics(projectId, state, this.metricsSettings), nextExpiryMs: state.nextExpiryMs };
   }
@@ -316,6 +333,48 @@ export class RedisReadModel extends ReadModel {
       });
     }
     return sortMemberProjects(out);
+  }
+
+  /** The project holds documents but no metrics state: written by a version without metrics, or its `mx` keys were lost. */
+  private needsRebuild(raw: RawMetrics): boolean {
+    return raw[8] === 0;
+  }
+
+  /**
+   * Recomputes a project's metrics state from its documents, in one commit checked against the version it read
+   * (retried on a conflict): what is open and waiting, the members and their capacity, and the windows as far
+   * as the documents tell (each request's arrival, first response and close, by their own times). Runs once
+   * for a project whose documents were stored without the metrics, before its next metrics write or read.
+   */
+  async rebuildMetrics(projectId: string): Promise<void> {
+    const base = this.base(projectId);
+    const r = this.redis;
+    await this.guard(async () => {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const [ver, requests, members, project] = await Promise.all([
+          r.get(`${base}ver`),
+          r.hvals(`${base}req`),
+          r.hvals(`${base}pu`),
+          r.get(`${base}project`),
+        ]);
+        const projectDoc = parse<ProjectDoc>(project);
+        const now = this.now();
+        const ops: WriteOp[] = [];
+        for (const json of requests) ops.push(...requestOps(null, JSON.parse(json) as RequestDoc, now));
+        for (const json of members) ops.push(...memberOps(null, JSON.parse(json) as ProjectUserDoc, projectDoc));
+        const keys = ['mx', 'mx:wait', 'mx:arr', 'mx:cls', 'mx:hdl', 'mx:frt', 'mx:frd'].map((k) => `${base}${k}`);
+        const cmds: Cmd[] = [
+          ['DEL', ...keys],
+          ...ops.flatMap((op) => this.commands(base, op)),
+          ['HSET', `${base}mx`, 'v', 1],
+          ['MX_PRUNE', base, this.metricsSettings.windowS * 1000],
+        ];
+        const res = await this.scripts.rtCommit(`${base}ver`, `${base}seq`, ver ?? '0', '', '', '', '', ...flatten(cmds));
+        if (res !== -1) return;
+        await backoff(attempt);
+      }
+      throw new EngineUnavailableError(new Error(`project ${projectId} too busy to rebuild its metrics`));
+    });
   }
 
   private metricsState(raw: RawMetrics): MetricsState {
@@ -556,6 +615,13 @@ export class RedisReadModel extends ReadModel {
 }
 
 const MAX_ATTEMPTS = 30;
+
+/** What the commit script answers when the project's metrics state must be rebuilt first (MX_GUARD). */
+const METRICS_NOT_READY = -2;
+
+function isMetricsOp(op: WriteOp): boolean {
+  return op.op.startsWith('mx');
+}
 
 function growsWindow(op: WriteOp): boolean {
   return op.op === 'mxArrival' || op.op === 'mxClosure' || op.op === 'mxFirstResponse';

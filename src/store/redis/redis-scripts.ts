@@ -17,9 +17,10 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
--- The negative of an integer string, for HINCRBY ('-0' is not an integer to Redis).
+-- The negative of an integer string, for HINCRBY ('-0' and '--5' are not integers to Redis).
 local function neg(n)
   if n == '0' then return '0' end
+  if string.sub(n, 1, 1) == '-' then return string.sub(n, 2) end
   return '-' .. n
 end
 local function mx_wait(base, id, at)
@@ -68,7 +69,8 @@ local function first_score(key)
   return e[2] or false
 end
 -- The window cut at TIME, then { now, counters (flat hash), waiting count, oldest waiting createdAt, arrivals,
--- closures, first responses, the median's one or two middle durations, each window's oldest time }.
+-- closures, the median's one or two middle durations, each window's oldest time, ready } where ready is 0 when
+-- the project has documents (a version) but no metrics state yet (see MX_GUARD), else 1.
 local function mx_read(base, window_ms)
   local now = now_ms()
   mx_prune(base, now - window_ms)
@@ -82,6 +84,8 @@ local function mx_read(base, window_ms)
   end
   res[7] = middle
   res[8] = { first_score(base .. 'mx:arr'), first_score(base .. 'mx:cls'), first_score(base .. 'mx:frt') }
+  res[9] = 1
+  if redis.call('HEXISTS', base .. 'mx', 'v') == 0 and redis.call('EXISTS', base .. 'ver') == 1 then res[9] = 0 end
   return res
 end
 `;
@@ -125,6 +129,12 @@ while i <= #ARGV do
     if redis.call('HGET', c[1], c[2]) == c[3] then
       redis.call('HDEL', c[1], c[2])
       if c[4] then redis.call('HSET', c[4], c[2], '') end
+    end
+  elseif name == 'MX_GUARD' then
+    if redis.call('HEXISTS', c[1] .. 'mx', 'v') == 0 then
+      -- The project's first commit starts its metrics; documents stored before the metrics existed need a rebuild.
+      if ARGV[1] ~= '0' then return -2 end
+      redis.call('HSET', c[1] .. 'mx', 'v', 1)
     end
   elseif name == 'MX_WAIT' then
     mx_wait(c[1], c[2], c[3])
