@@ -7,12 +7,15 @@ import { launchBrowser, openDashboard, waitForAttribute, waitForText } from '../
 
 /**
  * `npm run screenshot`: starts the demo (the service and its simulated traffic), opens the dashboard with the
- * owner's token in headless Chromium, waits until the figures are live and the chart has a minute of points,
- * and saves docs/dashboard.png. The README's picture is taken this way, never drawn.
+ * owner's token in headless Chromium, waits until the figures are live, the chart has a minute of points and the
+ * demo is well into one of its arrival bursts (a queue to look at), and saves docs/dashboard.png. The README's
+ * picture is taken this way, never drawn.
  */
 
 const POINTS = 60;
 const METRICS_INTERVAL_MS = 1000;
+/** Requests waiting before the picture is taken, once the demo is in a rush. */
+const QUEUE = 4;
 
 async function main(): Promise<void> {
   const out = join(packageRoot(__dirname), 'docs', 'dashboard.png');
@@ -35,6 +38,9 @@ async function main(): Promise<void> {
     await waitForText(d.page.getByTestId('tile-open').locator('.value'), (t) => Number(t) > 0, 30_000);
     process.stdout.write(`screenshot: waiting for ${POINTS} chart points (about ${(POINTS * METRICS_INTERVAL_MS) / 1000} s)\n`);
     await waitForAttribute(d.page.getByTestId('chart'), 'data-points', (v) => Number(v) >= POINTS, POINTS * METRICS_INTERVAL_MS * 3);
+    const sim = demo.simulator;
+    process.stdout.write(`screenshot: waiting for a rush with ${QUEUE} requests waiting\n`);
+    await waitForText(d.page.getByTestId('tile-waiting').locator('.value'), (t) => sim.inBurst() && Number(t) >= QUEUE, 180_000);
     if (d.problems.length > 0) throw new Error(`the page reported problems: ${d.problems.join('; ')}`);
     mkdirSync(join(out, '..'), { recursive: true });
     await d.page.screenshot({ path: out, fullPage: true });
