@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     demo = await startDemo({
       port: 0,
       seed: 'docs-screenshot',
-      eventsPerSecond: 12,
+      eventsPerSecond: 6,
       serviceEnv: { LOG_LEVEL: 'silent', METRICS_INTERVAL_MS: String(METRICS_INTERVAL_MS) },
     });
     const d = await openDashboard(
@@ -41,6 +41,9 @@ async function main(): Promise<void> {
     const sim = demo.simulator;
     process.stdout.write(`screenshot: waiting for a rush with ${QUEUE} requests waiting\n`);
     await waitForText(d.page.getByTestId('tile-waiting').locator('.value'), (t) => sim.inBurst() && Number(t) >= QUEUE, 180_000);
+    // Deep enough into the rush that the forecast shows it: some probability of waiting, or the overload.
+    process.stdout.write('screenshot: waiting for the forecast to feel the rush\n');
+    await waitForText(d.page.getByTestId('forecast-p-wait'), (t) => sim.inBurst() && parseFloat(t) >= 1, 180_000);
     if (d.problems.length > 0) throw new Error(`the page reported problems: ${d.problems.join('; ')}`);
     mkdirSync(join(out, '..'), { recursive: true });
     await d.page.screenshot({ path: out, fullPage: true });
