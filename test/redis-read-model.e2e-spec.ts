@@ -4,11 +4,12 @@ import { RedisConnections } from '../src/engine/redis-connections';
 import { describeMetricsContract, stripTimes } from '../src/analytics/metrics.contract';
 import { CONTRACT_OPTIONS, describeReadModelContract } from '../src/store/read-model.contract';
 import { RedisReadModel } from '../src/store/redis/redis-read-model';
+import { DEFAULT_METRICS_SETTINGS } from '../src/analytics/project-metrics';
 import { validateEnvelope } from '../src/ingest/event-validation';
 import { parseTopic } from '../src/protocol/topic-grammar';
 import * as f from './helpers/factories';
 import { RedisCluster, RedisServer } from './helpers/redis-server';
-import { waitFor } from './helpers/wait-for';
+import { until, waitFor } from './helpers/wait-for';
 
 /** The ReadModel contract, against a real redis-server and a real 3-master cluster. */
 
@@ -182,6 +183,35 @@ describe('RedisReadModel: metrics of documents stored without them', () => {
     await apply({ type: 'request.update', data: f.request(P, 'w1', { status: 200 }) });
     expect(await redis.hmget(`rt:{${P}}:mx`, 'v', 'open', 'unassigned', 'assigned')).toEqual(['1', '3', '1', '2']);
     expect((await model.readMetrics(P)).metrics.requests).toMatchObject({ open: 3, unassigned: 1, assigned: 2 });
+  });
+});
+
+describe('RedisReadModel: metrics windows stay bounded', () => {
+  it('the sweep drops what left the windows of a project nobody reads the metrics of', async () => {
+    const model = new RedisReadModel(connections, {
+      history: { requests: 5, messages: 5, events: 5 },
+      closedRequestTtlS: 600,
+      eventsTtlS: 600,
+      dedupeTtlS: 60,
+      metrics: { ...DEFAULT_METRICS_SETTINGS, windowS: 60 },
+      channel: (p) => `rt:p:{${p}}`,
+    });
+    const P = `mx-sweep-${Date.now()}`;
+    // Inside the 60 s window for a few hundred milliseconds more.
+    const createdAt = new Date(Date.now() - 59_700).toISOString();
+    await model.apply(
+      validateEnvelope({ type: 'request.create', data: f.request(P, 'r1', { status: 100, createdAt }) }, 0, { maxEventBytes: 1 << 20 })
+        .event,
+      Date.now(),
+    );
+    const redis = connections.command;
+    expect(await redis.zcard(`rt:{${P}}:mx:arr`)).toBe(1);
+    await until(async () => {
+      await model.sweep();
+      return (await redis.zcard(`rt:{${P}}:mx:arr`)) === 0;
+    }, 'the sweep to drop the arrival');
+    // The waiting request itself stays counted: only the flow window moved on.
+    expect(await redis.hget(`rt:{${P}}:mx`, 'unassigned')).toBe('1');
   });
 });
 

@@ -296,6 +296,12 @@ local seq = tonumber(redis.call('GET', ARGV[1] .. 'seq') or '0')
 return { seq, mx_read(ARGV[1], tonumber(ARGV[2])) }
 `;
 
+/** Cuts a project's metrics windows at TIME − window. KEYS[1] the seq key (routing). ARGV: base, window (ms). */
+export const METRICS_PRUNE_SCRIPT = `${METRICS_LUA}
+mx_prune(ARGV[1], now_ms() - tonumber(ARGV[2]))
+return 0
+`;
+
 /** A user's membership in one project. KEYS[1] the seq key (routing). ARGV: base, user id. Returns { project|false, member|false }. */
 export const MEMBERSHIP_SCRIPT = `
 local puid = redis.call('HGET', ARGV[1] .. 'pu:user', ARGV[2])
