@@ -35,6 +35,7 @@ import { MemoryConnectionLimits } from './limits/memory/memory-connection-limits
 import { RedisConnectionLimits } from './limits/redis/redis-connection-limits';
 import { LOGGER, createLogger } from './ops/logger';
 import { READINESS_CHECKS, ReadinessCheck, ReadinessService } from './ops/readiness.service';
+import { ServiceMetrics } from './ops/service-metrics';
 import { MemoryReadModel } from './store/memory/memory-read-model';
 import { ReadModel } from './store/read-model';
 import { RedisReadModel } from './store/redis/redis-read-model';
@@ -133,17 +134,17 @@ function redisEngine(): Provider[] {
   return [
     {
       provide: RedisConnections,
-      useFactory: async (c: AppConfig, log: Logger) => {
-        const connections = new RedisConnections(c.redis!, log);
+      useFactory: async (c: AppConfig, log: Logger, metrics: ServiceMetrics) => {
+        const connections = new RedisConnections(c.redis!, log, (name) => metrics.redisReconnected(name));
         // Start even when Redis is away: /readyz says so, and everything resumes when it comes back.
         await connections.ready(5000).catch((err: unknown) => log.warn({ err }, 'redis not reachable at start'));
         return connections;
       },
-      inject: [APP_CONFIG, LOGGER],
+      inject: [APP_CONFIG, LOGGER, ServiceMetrics],
     },
     {
       provide: ReadModel,
-      useFactory: (c: AppConfig, connections: RedisConnections) =>
+      useFactory: (c: AppConfig, connections: RedisConnections, metrics: ServiceMetrics) =>
         new RedisReadModel(connections, {
           history: c.history,
           closedRequestTtlS: c.retention.closedRequestTtlS,
@@ -152,8 +153,10 @@ function redisEngine(): Provider[] {
           tombstoneTtlS: c.retention.tombstoneTtlS,
           metrics: c.metrics,
           channel: (projectId) => projectChannel(connections.prefix, projectId),
+          wait: { waitReplicas: c.redis!.waitReplicas, waitTimeoutMs: c.redis!.waitTimeoutMs },
+          onCommitRetry: () => metrics.commitRetries.inc(),
         }),
-      inject: [APP_CONFIG, RedisConnections],
+      inject: [APP_CONFIG, RedisConnections, ServiceMetrics],
     },
     {
       provide: Bus,
@@ -202,6 +205,7 @@ export class AppModule {
       controllers: [IngestController, MetricsController, HealthController],
       providers: [
         { provide: LOGGER, useValue: createLogger(config.logLevel) },
+        { provide: ServiceMetrics, useValue: new ServiceMetrics() },
         ...(config.redis ? redisEngine() : memoryEngine()),
         { provide: ReadinessService, useFactory: (checks: ReadinessCheck[]) => new ReadinessService(checks), inject: [READINESS_CHECKS] },
         {

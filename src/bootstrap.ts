@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { Express, NextFunction, Request, Response } from 'express';
 import { json } from 'express';
 import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -16,7 +17,9 @@ import { ClientTransport } from './gateway/client-transport';
 import { RealtimeWsAdapter } from './gateway/realtime-ws.adapter';
 import { ConnectionLimits } from './limits/connection-limits';
 import { LOGGER } from './ops/logger';
+import { startMetricsServer } from './ops/metrics-server';
 import { ReadinessService } from './ops/readiness.service';
+import { ServiceMetrics } from './ops/service-metrics';
 import { loadTlsPair, TlsReloader } from './ops/tls-reloader';
 
 export interface RunningApp {
@@ -26,6 +29,8 @@ export interface RunningApp {
   httpUrl: string;
   /** `ws://127.0.0.1:<port><WS_SERVER_PATH>` (`wss://` when TLS_CERT_FILE/TLS_KEY_FILE are set) */
   wsUrl: string;
+  /** Where Prometheus scrapes `/metrics` (METRICS_PORT; the bound port when it was 0). */
+  metricsPort: number;
   /** Set when the service serves TLS itself: puts rotated certificate files in service. */
   tlsReloader?: TlsReloader;
   close(): Promise<void>;
@@ -74,6 +79,7 @@ export async function createApp(config: AppConfig): Promise<RunningApp> {
       transport,
       log,
       draining: () => readiness.isDraining,
+      metrics: app.get(ServiceMetrics),
     }),
   );
   if (config.requireTls) {
@@ -99,7 +105,11 @@ export async function createApp(config: AppConfig): Promise<RunningApp> {
   const listen = app.listen.bind(app) as unknown as (port: number, host: string, backlog: number) => Promise<unknown>;
   await listen(config.port, '0.0.0.0', config.listenBacklog);
   const server = app.getHttpServer() as Server;
-  server.on('clientError', answerClientError);
+  const metrics = app.get(ServiceMetrics);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const reason = answerClientError(err, socket);
+    if (reason) metrics.handshakeRefusals.inc({ reason });
+  });
   const port = (server.address() as AddressInfo).port;
   let tlsReloader: TlsReloader | undefined;
   if (config.tls && tlsPair) {
@@ -109,6 +119,11 @@ export async function createApp(config: AppConfig): Promise<RunningApp> {
     tlsReloader = reloader;
     log.info({ certificate: tlsPair.info }, 'serving tls');
   }
+  const metricsServer = await startMetricsServer(app.get(ServiceMetrics), config.metricsPort, log).catch(async (err: unknown) => {
+    await app.close();
+    throw err;
+  });
+  server.once('close', () => void metricsServer.close());
   log.info({ port, wsPath: config.wsPath, tls: Boolean(tlsPair) }, 'listening');
   const scheme = tlsPair ? 's' : '';
   return {
@@ -116,10 +131,12 @@ export async function createApp(config: AppConfig): Promise<RunningApp> {
     port,
     httpUrl: `http${scheme}://127.0.0.1:${port}`,
     wsUrl: `ws${scheme}://127.0.0.1:${port}${config.wsPath}`,
+    metricsPort: metricsServer.port,
     ...(tlsReloader ? { tlsReloader } : {}),
     close: async () => {
       tlsReloader?.stop();
       await app.close();
+      await metricsServer.close();
     },
   };
 }

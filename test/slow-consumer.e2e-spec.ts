@@ -1,7 +1,7 @@
 import * as f from './helpers/factories';
 import { startTestApp, TestApp } from './helpers/test-app';
-import { waitFor } from './helpers/wait-for';
-import { RealtimeGateway } from '../src/gateway/realtime.gateway';
+import { metricValue } from './helpers/metrics-scrape';
+import { until, waitFor } from './helpers/wait-for';
 
 /**
  * operations.md §3 "slow consumers": a connection whose unsent outbound data passes WS_MAX_BUFFERED_BYTES is
@@ -81,7 +81,7 @@ describe('slow consumers', () => {
       expect((list.payload.message as unknown[]).length).toBe(60);
     }
     expect(reader.closeInfo).toBeNull();
-    expect(app.app.get(RealtimeGateway).slowConsumerCloses).toBe(0);
+    expect(await metricValue(app.metricsPort, 'realtime_slow_consumer_closes_total')).toBe(0);
   });
 
   it('closes a client that stops reading and keeps asking for snapshots bigger than the cap', async () => {
@@ -90,7 +90,11 @@ describe('slow consumers', () => {
     hoarder.ws.pause();
     // Each answer is a fresh ~14 MB snapshot: allowing every one of them would let this client grow the server's memory without end.
     for (let i = 0; i < 8; i++) hoarder.send({ action: 'subscribe', payload: { topic: `/${P}/requests` } });
-    await waitFor(() => app.app.get(RealtimeGateway).slowConsumerCloses === 1, { timeoutMs: 20_000, what: 'the server closing it' });
+    await until(
+      async () => (await metricValue(app.metricsPort, 'realtime_slow_consumer_closes_total')) === 1,
+      'the server closing it',
+      20_000,
+    );
     hoarder.ws.resume();
     expect((await hoarder.waitClosed(20_000)).code).toBe(1013);
     const snapshots = hoarder.frames.filter((fr) => fr.payload.topic === `/${P}/requests`).length;

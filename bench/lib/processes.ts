@@ -419,7 +419,7 @@ export class ServiceReplica {
     const port = await freePort();
     const proc = spawn(process.execPath, [...nodeArgs, main], {
       // SHUTDOWN_DRAIN_MS 0: stopping a replica between measurements closes what is left at once.
-      env: { PATH: process.env.PATH, PORT: String(port), LOG_LEVEL: 'warn', SHUTDOWN_DRAIN_MS: '0', ...env },
+      env: { PATH: process.env.PATH, PORT: String(port), LOG_LEVEL: 'warn', SHUTDOWN_DRAIN_MS: '0', METRICS_PORT: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     track(proc);

@@ -68,7 +68,7 @@ prints as 1e+06 from a million up: whole numbers are printed as integers, fracti
 {{- with .Values.secrets.globalSecret }}{{ $_ := set $data "GLOBAL_SECRET" . }}{{ end -}}
 {{- with .Values.secrets.globalSecretOrPubKey }}{{ $_ := set $data "GLOBAL_SECRET_OR_PUB_KEY" . }}{{ end -}}
 {{- with .Values.secrets.ingestToken }}{{ $_ := set $data "INGEST_TOKEN" . }}{{ end -}}
-{{- if eq .Values.redis.mode "url" -}}
+{{- if has .Values.redis.mode (list "url" "sentinel") -}}
 {{- with .Values.redis.url }}{{ $_ := set $data "REDIS_URL" . }}{{ end -}}
 {{- end -}}
 {{- if $data -}}{{ toYaml $data }}{{- end -}}
@@ -123,6 +123,9 @@ refuses most of them too; these messages are the readable version, and they also
 {{- end -}}
 {{- if and (eq $mode "sentinel") (or (not .Values.redis.sentinels) (not .Values.redis.sentinelMaster)) -}}
 {{- fail "redis.mode is sentinel: set redis.sentinels (host:port of the Sentinels) and redis.sentinelMaster (the monitored name)." -}}
+{{- end -}}
+{{- if and (eq $mode "cluster") (gt (int64 .Values.redis.waitReplicas) 0) -}}
+{{- fail "redis.waitReplicas needs redis.mode url or sentinel: on a cluster, WAIT would have to reach the node of each project." -}}
 {{- end -}}
 {{- if and (not .Values.secrets.existingSecret) (not .Values.secrets.globalSecret) (not .Values.secrets.globalSecretOrPubKey) -}}
 {{- fail "No key to verify client tokens: set secrets.existingSecret (a Secret with GLOBAL_SECRET or GLOBAL_SECRET_OR_PUB_KEY), or secrets.globalSecret / secrets.globalSecretOrPubKey." -}}

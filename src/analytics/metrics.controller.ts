@@ -6,6 +6,7 @@ import { extractToken } from '../auth/principal';
 import { TokenVerifier } from '../auth/token-verifier';
 import { ApiError } from '../errors/api-error';
 import { HttpThrottlerGuard, INGEST_THROTTLER } from '../limits/ingest-throttle';
+import { ServiceMetrics } from '../ops/service-metrics';
 import { ReadModel } from '../store/read-model';
 import { MemberProjects, ProjectMetrics } from './metrics-shape';
 
@@ -21,6 +22,7 @@ export class MetricsController {
   constructor(
     private readonly store: ReadModel,
     private readonly tokens: TokenVerifier,
+    private readonly serviceMetrics: ServiceMetrics,
   ) {}
 
   /** `GET /v1/projects/<P>/metrics`: the `/P/metrics` object; 403 `forbidden` for whoever may not subscribe to it. */
@@ -46,7 +48,10 @@ export class MetricsController {
 
   private userOf(url: string, authorization: string | undefined): string {
     const verified = this.tokens.verify(extractToken(url, authorization));
-    if (!verified.ok) throw new ApiError('unauthorized', verified.message, { reason: verified.reason });
+    if (!verified.ok) {
+      this.serviceMetrics.authFailures.inc({ reason: verified.reason });
+      throw new ApiError('unauthorized', verified.message, { reason: verified.reason });
+    }
     return verified.principal.userId;
   }
 }

@@ -70,6 +70,13 @@ const envSchema = z.object({
     .string()
     .regex(/^\s*[^\s,:]+:\d+\s*(,\s*[^\s,:]+:\d+\s*)*$/, { message: 'must be a comma-separated list of host:port' })
     .optional(),
+  REDIS_SENTINELS: z
+    .string()
+    .regex(/^\s*[^\s,:]+:\d+\s*(,\s*[^\s,:]+:\d+\s*)*$/, { message: 'must be a comma-separated list of host:port' })
+    .optional(),
+  REDIS_SENTINEL_MASTER: optionalText,
+  REDIS_WAIT_REPLICAS: int(0, 16).default(0),
+  REDIS_WAIT_TIMEOUT_MS: int(1, 60_000).default(1000),
   REDIS_PREFIX: z
     .string()
     .min(1)
@@ -86,6 +93,7 @@ const envSchema = z.object({
   MAX_SUBSCRIPTIONS_PER_CONN: int(1).default(1000),
   INGEST_RATE_PER_S: int(1).default(200),
   API_RATE_PER_S: int(1).default(20),
+  METRICS_PORT: int(0, 65535).default(9464),
   DELETE_TOMBSTONE_TTL_S: int(0).optional(),
   TRUST_PROXY: z
     .string()
@@ -160,6 +168,8 @@ export type AppConfig = Readonly<{
     tombstoneTtlS: number;
   }>;
   limits: LimitsConfig;
+  /** METRICS_PORT: Prometheus `/metrics`, on a port of its own (0: any free one). */
+  metricsPort: number;
   /** METRICS_*: the `/P/metrics` topic (analytics.md); `intervalMs`: the shortest time between two UPDATEs of a project. */
   metrics: MetricsSettings & { intervalMs: number };
   /** Serve https/wss from these PEM files (re-read when they change). */
@@ -174,6 +184,15 @@ export type AppConfig = Readonly<{
   redis?: Readonly<{
     url?: string;
     clusterNodes?: ReadonlyArray<{ host: string; port: number }>;
+    /** REDIS_SENTINELS + REDIS_SENTINEL_MASTER: a Sentinel-managed primary (REDIS_URL then only gives password/db/TLS). */
+    sentinels?: ReadonlyArray<{ host: string; port: number }>;
+    sentinelMaster?: string;
+    /**
+     * REDIS_WAIT_REPLICAS: each commit waits (Redis WAIT, in the same round trip) until this many replicas have it
+     * before the event is acknowledged, at most REDIS_WAIT_TIMEOUT_MS; 0: no wait.
+     */
+    waitReplicas?: number;
+    waitTimeoutMs?: number;
     prefix: string;
     claimIdleMs: number;
     streamMaxLen: number;
@@ -210,6 +229,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (present(env.TLS_CERT_FILE) !== undefined && present(env.TLS_KEY_FILE) === undefined) {
     problems.push('TLS_KEY_FILE: required when TLS_CERT_FILE is set (both or neither)');
+  }
+  if (present(env.REDIS_SENTINELS) !== undefined && present(env.REDIS_SENTINEL_MASTER) === undefined) {
+    problems.push('REDIS_SENTINEL_MASTER: required with REDIS_SENTINELS (the name the Sentinels monitor the primary under)');
+  }
+  if (Number(present(env.REDIS_WAIT_REPLICAS) ?? 0) > 0 && present(env.REDIS_CLUSTER_NODES) !== undefined) {
+    problems.push('REDIS_WAIT_REPLICAS: not supported with REDIS_CLUSTER_NODES (WAIT would have to reach the node of each project)');
+  }
+  if (present(env.REDIS_SENTINELS) !== undefined && present(env.REDIS_CLUSTER_NODES) !== undefined) {
+    problems.push('REDIS_SENTINELS: cannot be combined with REDIS_CLUSTER_NODES (a cluster fails over by itself)');
   }
   if (present(env.TLS_KEY_FILE) !== undefined && present(env.TLS_CERT_FILE) === undefined) {
     problems.push('TLS_CERT_FILE: required when TLS_KEY_FILE is set (both or neither)');
@@ -251,6 +279,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ingestPerS: e.INGEST_RATE_PER_S,
       apiPerS: e.API_RATE_PER_S,
     },
+    metricsPort: e.METRICS_PORT,
     metrics: {
       intervalMs: e.METRICS_INTERVAL_MS,
       windowS: e.METRICS_WINDOW_S,
@@ -272,14 +301,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxPayloadBytes: e.WS_MAX_PAYLOAD_BYTES,
       maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
     },
-    ...(e.REDIS_URL || e.REDIS_CLUSTER_NODES
+    ...(e.REDIS_URL || e.REDIS_CLUSTER_NODES || e.REDIS_SENTINELS
       ? {
           redis: {
             url: e.REDIS_URL,
-            clusterNodes: e.REDIS_CLUSTER_NODES?.split(',').map((hp) => {
-              const [host, port] = hp.trim().split(':');
-              return { host: host!, port: Number(port) };
-            }),
+            clusterNodes: hostPorts(e.REDIS_CLUSTER_NODES),
+            sentinels: hostPorts(e.REDIS_SENTINELS),
+            sentinelMaster: e.REDIS_SENTINEL_MASTER,
+            waitReplicas: e.REDIS_WAIT_REPLICAS,
+            waitTimeoutMs: e.REDIS_WAIT_TIMEOUT_MS,
             prefix: e.REDIS_PREFIX,
             claimIdleMs: e.INGEST_CLAIM_IDLE_MS,
             streamMaxLen: e.INGEST_STREAM_MAXLEN,
@@ -288,6 +318,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       : {}),
     logLevel: e.LOG_LEVEL,
   };
+}
+
+function hostPorts(list: string | undefined): Array<{ host: string; port: number }> | undefined {
+  return list?.split(',').map((hp) => {
+    const [host, port] = hp.trim().split(':');
+    return { host: host!, port: Number(port) };
+  });
 }
 
 /** Parses TRUST_PROXY; a string answer is the problem with it. */

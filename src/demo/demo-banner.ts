@@ -36,6 +36,8 @@ export function formatDemoBanner(demo: DemoHandle, host = 'localhost', at = new 
     `  ${watch(`/${p}/requests`, demo.owner.token)}`,
     `  ${watch(`/${p}/requests`, demo.agent.token)}`,
     '',
+    `Prometheus metrics: curl -sS http://${host}:${demo.running.metricsPort}/metrics`,
+    '',
     'Ingest an event yourself, and watch it arrive:',
     `  curl -sS -X POST ${http}/v1/events -H 'Authorization: Bearer ${demo.ingestToken}' -H 'Content-Type: application/json' -d '${event}'`,
     `  ${watch(`/${p}/events/${demo.owner.projectUserId}`, demo.owner.token)}`,

@@ -78,6 +78,8 @@ export async function startDemo(opts: DemoOptions = {}): Promise<DemoHandle> {
     LOG_LEVEL: serviceEnv.LOG_LEVEL || 'warn',
     // One process and no other replica to move to: a stop closes the demo's connections at once.
     SHUTDOWN_DRAIN_MS: serviceEnv.SHUTDOWN_DRAIN_MS || '0',
+    // Any free port for Prometheus unless set, so a demo never fails for a service already on 9464 (the banner says where).
+    METRICS_PORT: serviceEnv.METRICS_PORT || '0',
     // The demo plays a helpdesk's hour in minutes (chats handled in seconds): the metrics follow its pace, so a
     // burst shows in the flow and the forecast instead of being averaged over a quarter of an hour.
     METRICS_WINDOW_S: serviceEnv.METRICS_WINDOW_S || String(DEMO_METRICS_WINDOW_S),
@@ -94,7 +96,7 @@ export async function startDemo(opts: DemoOptions = {}): Promise<DemoHandle> {
   const simulator = new TrafficSimulator({ seed: opts.seed });
   const running = await createApp(config);
   const pipeline = running.app.get(IngestPipeline);
-  const traffic = new TrafficDriver(simulator, (batch) => pipeline.ingest(pipeline.validate(batch)), {
+  const traffic = new TrafficDriver(simulator, (batch) => pipeline.ingest(pipeline.validate(batch, 'demo'), Date.now(), 'demo'), {
     eventsPerSecond,
     onError: opts.onError ?? ((err) => process.stderr.write(`[demo] the service refused simulated events: ${String(err)}\n`)),
   });

@@ -20,6 +20,8 @@ export class RedisConnections {
   constructor(
     readonly config: RedisConfig,
     private readonly log?: Logger,
+    /** Told when a connection is ready again after a loss (the Prometheus reconnect counter). */
+    private readonly onReconnect?: (connection: string) => void,
   ) {
     this.command = this.create('command', { enableOfflineQueue: false, autoPipelining: true });
     this.subscriber = this.create('subscriber', { enableOfflineQueue: true });
@@ -96,6 +98,25 @@ export class RedisConnections {
       };
       return this.watched(name, new Cluster([...this.config.clusterNodes], clusterOpts));
     }
+    const sentinels = this.config.sentinels;
+    if (sentinels !== undefined && sentinels.length > 0) {
+      // The primary is asked of the Sentinels at every (re)connect, so a failover is followed by reconnecting; a
+      // REDIS_URL alongside only gives the password, database and TLS settings.
+      const fromUrl = this.config.url ? urlOptions(this.config.url) : {};
+      return this.watched(
+        name,
+        new Redis({
+          ...fromUrl,
+          ...base,
+          sentinels: [...sentinels],
+          name: this.config.sentinelMaster!,
+          role: 'master',
+          sentinelRetryStrategy: (times) => Math.min(100 * times, 2000),
+          // A primary that became a replica answers writes with READONLY: drop the connection and ask again.
+          reconnectOnError: (err) => (/^READONLY\b/.test(err.message) ? 2 : false),
+        }),
+      );
+    }
     return this.watched(name, new Redis(this.config.url!, base));
   }
 
@@ -106,12 +127,31 @@ export class RedisConnections {
       if (!down) this.log?.warn({ connection: name, err: err.message }, 'redis connection error');
       down = true;
     });
+    // A connection the server closed (a restart, CLIENT KILL, a failover) may end without an error.
+    let lost = false;
+    client.on('close', () => {
+      lost = true;
+    });
     client.on('ready', () => {
       if (down) this.log?.info({ connection: name }, 'redis connection ready again');
+      if (down || lost) this.onReconnect?.(name);
       down = false;
+      lost = false;
     });
     return client;
   }
+}
+
+/** Password, username, database and TLS from a redis:// or rediss:// URL (for Sentinel mode, where the URL names no host to use). */
+function urlOptions(url: string): RedisOptions {
+  const u = new URL(url);
+  const db = u.pathname.replace(/^\//, '');
+  return {
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(db !== '' ? { db: Number(db) } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
 }
 
 /** Redis error replies that mean "not now", not "never": a failover under way, a node loading or out of memory, a busy script. */

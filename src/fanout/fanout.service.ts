@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Logger } from 'pino';
 import {
   audienceOf,
@@ -22,6 +22,7 @@ import { parseTopic, topics } from '../protocol/topic-grammar';
 import { ConnectionLimits } from '../limits/connection-limits';
 import { ReadModel } from '../store/read-model';
 import { LOGGER } from '../ops/logger';
+import { ServiceMetrics } from '../ops/service-metrics';
 import { MetricsFeed } from './metrics-feed';
 import { OutboundFrame } from './outbound-frame';
 import { FrameSink, ProjectSeat, ProjectSubscriptions, Subscription } from './subscription-registry';
@@ -118,7 +119,9 @@ export class FanoutService {
     @Inject(LOGGER) private readonly log: Logger,
     private readonly limits: ConnectionLimits,
     @Inject(APP_CONFIG) config: AppConfig,
+    @Optional() private readonly metrics: ServiceMetrics = new ServiceMetrics(),
   ) {
+    metrics.observe({ subscriptions: () => this.subscriptionCount });
     bus.onEnvelope((env) => this.onEnvelope(env));
     this.metricsFeed = new MetricsFeed(store, config.metrics.intervalMs, log, (projectId) => this.metricsWatchers(projectId));
     this.maxSubscriptions = config.limits.maxSubscriptionsPerConn;
@@ -149,6 +152,7 @@ export class FanoutService {
     let sub = sink.subscriptions.get(topicString);
     const isNew = !sub;
     if (isNew && sink.subscriptions.size >= this.maxSubscriptions) {
+      this.metrics.limitRefusals.inc({ limit: 'MAX_SUBSCRIPTIONS_PER_CONN' });
       sink.send(OutboundFrame.of(errorFrame(topicString, 'too_many_subscriptions', this.tooManySubscriptions)));
       return;
     }
@@ -204,6 +208,7 @@ export class FanoutService {
           { conn: sink.id, user: sink.userId, project: topic.projectId, topic: topicString },
           'subscription refused: project full',
         );
+        this.metrics.limitRefusals.inc({ limit: 'MAX_CONN_PER_PROJECT' });
         this.end(held, 'too_many_connections', `this project has the most connections allowed (MAX_CONN_PER_PROJECT); try again later`);
         return;
       }
@@ -334,7 +339,10 @@ export class FanoutService {
       }
       if (parked) this.retryParked(project);
       const frames = new FrameCache();
-      this.deliver(env, this.candidates(project, env.change, frames), frames);
+      const recipients = this.candidates(project, env.change, frames);
+      this.deliver(env, recipients, frames);
+      // Accepted by ingest (on whichever replica) to written to this replica's sockets, once per envelope delivered.
+      if (recipients.size > 0) this.metrics.deliveryLatency.observe(Math.max(0, Date.now() - env.acceptedAt) / 1000);
       if (movesMetrics(env.change) && project.exact.has(topics.metrics(env.projectId))) this.metricsFeed.changed(env.projectId);
     } catch (err) {
       this.log.error({ err, project: env.projectId, seq: env.seq }, 'delivery failed');
@@ -342,7 +350,7 @@ export class FanoutService {
   }
 
   /** The live subscriptions a change may concern, found through the indexes. */
-  private candidates(project: ProjectSubscriptions, change: Change, frames: FrameCache): Iterable<Subscription> {
+  private candidates(project: ProjectSubscriptions, change: Change, frames: FrameCache): Set<Subscription> {
     const out = new Set<Subscription>();
     for (const t of frames.exactTopics(change)) for (const s of project.exact.get(t) ?? []) out.add(s);
     const addUser = (u: string | undefined) => {

@@ -4,6 +4,24 @@ import { Principal } from '../auth/principal';
 import { OutboundFrame } from '../fanout/outbound-frame';
 import { FrameSink, ProjectSeat, Subscription } from '../fanout/subscription-registry';
 import { FrameRateLimiter } from '../limits/frame-rate-limiter';
+import type { FrameActionOut } from '../ops/service-metrics';
+
+/**
+ * The action of a frame the service built: every server frame is `{"action":"<action>",...}` (protocol/frames.ts
+ * builds them so), and the four actions differ by their first letter, at byte 11.
+ */
+function actionOf(payload: Buffer): FrameActionOut {
+  switch (payload[11]) {
+    case 0x70: // p
+      return 'publish';
+    case 0x68: // h
+      return 'heartbeat';
+    case 0x6d: // m
+      return 'me';
+    default:
+      return 'error';
+  }
+}
 
 /** Close code for a connection whose unsent data passed WS_MAX_BUFFERED_BYTES (protocol.md §2: try again later). */
 export const CLOSE_SLOW_CONSUMER = 1013;
@@ -41,6 +59,8 @@ export class ClientConnection implements FrameSink {
     private readonly onSlow: (conn: ClientConnection, buffered: number) => void,
     /** RATE_FRAMES_PER_S / RATE_FRAMES_BURST for the frames this client sends. */
     readonly frameRate: FrameRateLimiter,
+    /** Told of every frame written, by its action (the Prometheus counter). */
+    private readonly onSent?: (action: FrameActionOut) => void,
   ) {}
 
   get userId(): string {
@@ -68,8 +88,10 @@ export class ClientConnection implements FrameSink {
       this.onSlow(this, backlog);
       return;
     }
-    const { wire, topic } = typeof frame === 'string' ? OutboundFrame.of(frame) : frame;
+    const out = typeof frame === 'string' ? OutboundFrame.of(frame) : frame;
+    const { wire, topic } = out;
     this.socket.write(wire);
+    this.onSent?.(actionOf(out.payload));
     if (wire.length > this.maxBufferedBytes && this.socket.writableNeedDrain) this.allow(topic, wire.length);
   }
 

@@ -70,12 +70,12 @@ export function limitRefusal(refused: Extract<Admission, { ok: false }>): ApiErr
  * token in the URL, or bytes that are not HTTP); by default it answers with an empty body. This answers with the
  * JSON error body like every other refusal.
  */
-export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): 'header_too_large' | 'bad_request' | null {
   // As Node's own handler: no answer once a response on this connection has begun.
   const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
   if (err.code === 'ECONNRESET' || !socket.writable || inFlight) {
     socket.destroy();
-    return;
+    return null;
   }
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
     refuseUpgrade(socket, new ApiError('bad_request', 'the request took too long to arrive'), 408);
@@ -85,9 +85,11 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
       new ApiError('bad_request', 'request headers are too large (over 16 KiB): send the token once, and a short one'),
       431,
     );
+    return 'header_too_large';
   } else {
     refuseUpgrade(socket, new ApiError('bad_request', 'malformed HTTP request'));
   }
+  return 'bad_request';
 }
 
 /** The 429 answer to an address whose handshakes kept failing (bad tokens) over RATE_CONN_PER_IP_PER_MIN. */

@@ -12,6 +12,7 @@ import { ApiError } from '../errors/api-error';
 import { ConnectionLimits } from '../limits/connection-limits';
 import { ClientTransport, addressKey } from './client-transport';
 import { SlidingWindows } from '../limits/sliding-window';
+import { HandshakeRefusal, ServiceMetrics } from '../ops/service-metrics';
 import { failedHandshakesRefusal, limitRefusal, normalizePath, refuseUpgrade, requestPath, tokenOf } from './handshake';
 
 const shuttingDown = () => new ApiError('unavailable', 'this replica is shutting down; connect again to reach another one');
@@ -26,6 +27,7 @@ export interface RealtimeWsAdapterDeps {
   transport: ClientTransport;
   log: Logger;
   draining: () => boolean;
+  metrics: ServiceMetrics;
 }
 
 /**
@@ -45,7 +47,8 @@ export class RealtimeWsAdapter extends WsAdapter {
   }
 
   override create(): WebSocketServer {
-    const { config, verifier, transport, log, draining } = this.deps;
+    const { config, verifier, transport, log, draining, metrics } = this.deps;
+    const refuse = (socket: Duplex, err: ApiError, reason: HandshakeRefusal) => this.refuse(socket, err, reason);
     const wss = new WebSocketServer({
       noServer: true,
       maxPayload: config.ws.maxPayloadBytes,
@@ -61,15 +64,15 @@ export class RealtimeWsAdapter extends WsAdapter {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy());
       if (requestPath(req.url) !== path) {
-        refuseUpgrade(socket, new ApiError('not_found', `no WebSocket endpoint here; connect to ${config.wsPath}`));
+        refuse(socket, new ApiError('not_found', `no WebSocket endpoint here; connect to ${config.wsPath}`), 'not_found');
         return;
       }
       if (draining()) {
-        refuseUpgrade(socket, shuttingDown());
+        refuse(socket, shuttingDown(), 'draining');
         return;
       }
       if (config.requireTls && !transport.isSecure(req)) {
-        refuseUpgrade(socket, new ApiError('tls_required', 'this service accepts TLS connections only: connect with wss://'));
+        refuse(socket, new ApiError('tls_required', 'this service accepts TLS connections only: connect with wss://'), 'tls_required');
         return;
       }
       const ip = transport.clientIp(req);
@@ -79,14 +82,16 @@ export class RealtimeWsAdapter extends WsAdapter {
       const failing = this.failedHandshakes.current(ipKey);
       if (failing && failing.times.length >= config.limits.connPerIpPerMin) {
         log.info({ reason: 'failed_handshakes', ip }, 'connection refused');
-        refuseUpgrade(socket, failedHandshakesRefusal(config.limits.connPerIpPerMin, failing.retryAfter(Date.now())));
+        metrics.limitRefusals.inc({ limit: 'RATE_CONN_PER_IP_PER_MIN' });
+        refuse(socket, failedHandshakesRefusal(config.limits.connPerIpPerMin, failing.retryAfter(Date.now())), 'rate_limited');
         return;
       }
       const result = verifier.verify(tokenOf(req));
       if (!result.ok) {
         this.failedHandshakes.record(ipKey);
         log.info({ reason: result.reason, ip }, 'connection refused');
-        refuseUpgrade(socket, new ApiError('unauthorized', result.message));
+        metrics.authFailures.inc({ reason: result.reason });
+        refuse(socket, new ApiError('unauthorized', result.message), 'unauthorized');
         return;
       }
       this.admitThenUpgrade(wss, req, socket, head, result.principal, ip, ipKey);
@@ -109,7 +114,7 @@ export class RealtimeWsAdapter extends WsAdapter {
     ip: string,
     ipKey: string,
   ): void {
-    const { limits, log, draining } = this.deps;
+    const { limits, log, draining, metrics } = this.deps;
     const connId = randomUUID();
     const userId = principal.userId;
     const unavailable = () => new ApiError('unavailable', 'connection limits cannot be checked right now (engine unreachable); try again');
@@ -118,7 +123,7 @@ export class RealtimeWsAdapter extends WsAdapter {
     const timer = setTimeout(() => {
       answered = true;
       log.warn({ user: userId, ip }, 'connection refused: limits did not answer in time');
-      refuseUpgrade(socket, unavailable());
+      this.refuse(socket, unavailable(), 'unavailable');
     }, ADMIT_TIMEOUT_MS);
     timer.unref();
     limits.admit({ connId, userId, ip: ipKey }).then(
@@ -131,7 +136,9 @@ export class RealtimeWsAdapter extends WsAdapter {
         answered = true;
         if (!admission.ok) {
           log.info({ reason: admission.limit, user: userId, ip }, 'connection refused');
-          refuseUpgrade(socket, limitRefusal(admission));
+          metrics.limitRefusals.inc({ limit: admission.limit });
+          const refusal = limitRefusal(admission);
+          this.refuse(socket, refusal, refusal.code === 'too_many_connections' ? 'too_many_connections' : 'rate_limited');
           return;
         }
         if (socket.destroyed) {
@@ -143,7 +150,7 @@ export class RealtimeWsAdapter extends WsAdapter {
           if (!delivered) limits.release(connId, userId);
         });
         if (draining()) {
-          refuseUpgrade(socket, shuttingDown());
+          this.refuse(socket, shuttingDown(), 'draining');
           return;
         }
         wss.handleUpgrade(req, socket, head, (ws) => {
@@ -156,9 +163,14 @@ export class RealtimeWsAdapter extends WsAdapter {
         if (answered) return;
         answered = true;
         log.warn({ err, user: userId, ip }, 'connection refused: limits unavailable');
-        refuseUpgrade(socket, unavailable());
+        this.refuse(socket, unavailable(), 'unavailable');
       },
     );
+  }
+
+  private refuse(socket: Duplex, err: ApiError, reason: HandshakeRefusal): void {
+    this.deps.metrics.handshakeRefusals.inc({ reason });
+    refuseUpgrade(socket, err);
   }
 
   /** Handshakes refused for their token, by client address (this replica's count). */

@@ -12,6 +12,7 @@ import { ConnectionLimits } from '../limits/connection-limits';
 import { FrameRateLimiter } from '../limits/frame-rate-limiter';
 import { LOGGER } from '../ops/logger';
 import { ReadinessService } from '../ops/readiness.service';
+import { FrameActionOut, ServiceMetrics } from '../ops/service-metrics';
 import { PING_FRAME, PONG_FRAME, errorFrame, meFrame, parseClientFrame } from '../protocol/frames';
 import { ClientConnection } from './client-connection';
 
@@ -42,6 +43,8 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
   private sweepTimer: NodeJS.Timeout | null = null;
   private expiryTimer: NodeJS.Timeout | null = null;
   private readonly rateLimited: OutboundFrame;
+  /** Frames out, counted by action (one closure shared by every connection). */
+  private readonly countOut = (action: FrameActionOut): void => this.metrics.framesOut.inc({ action });
 
   constructor(
     private readonly fanout: FanoutService,
@@ -49,7 +52,9 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
     @Inject(LOGGER) private readonly log: Logger,
     private readonly readiness: ReadinessService,
     private readonly limits: ConnectionLimits,
+    private readonly metrics: ServiceMetrics,
   ) {
+    metrics.observe({ connections: () => this.connections.size, draining: () => this.readiness.isDraining });
     const { framesPerS, framesBurst } = config.limits;
     this.rateLimited = OutboundFrame.of(
       errorFrame(
@@ -63,12 +68,6 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
   get connectionCount(): number {
     return this.connections.size;
   }
-
-  /** Connections closed with 1013 for unread data since the start (operations.md §4 lists it among the metrics; not exported yet). */
-  get slowConsumerCloses(): number {
-    return this.slowCloses;
-  }
-  private slowCloses = 0;
 
   afterInit(): void {
     this.sweepTimer = setInterval(() => this.sweep(), this.config.ws.heartbeatIntervalMs);
@@ -87,10 +86,11 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
       socket,
       this.config.ws.maxBufferedBytes,
       (slow, buffered) => {
-        this.slowCloses++;
+        this.metrics.slowConsumerCloses.inc();
         this.log.info({ conn: slow.id, user: slow.userId, buffered }, 'slow consumer closed (1013)');
       },
       new FrameRateLimiter(framesPerS, framesBurst, Date.now()),
+      this.countOut,
     );
     this.connections.add(conn);
     ws.on('message', (data: RawData, isBinary: boolean) => {
@@ -112,7 +112,11 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
       conn.alive = true;
       if (this.admitFrame(conn) && !conn.closed) ws.pong(data);
     });
-    ws.on('error', (err) => this.log.debug({ err, conn: conn.id }, 'socket error'));
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws closes with 1009 itself when a frame passes WS_MAX_PAYLOAD_BYTES, and says so here.
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.metrics.limitRefusals.inc({ limit: 'WS_MAX_PAYLOAD_BYTES' });
+      this.log.debug({ err, conn: conn.id }, 'socket error');
+    });
     if (principal.expiresAt !== undefined) this.expiring.add(conn);
   }
 
@@ -152,10 +156,12 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
     if (!this.admitFrame(conn)) return;
     const parsed = parseClientFrame(data, isBinary);
     if (!parsed.ok) {
+      this.metrics.framesIn.inc({ action: 'invalid' });
       conn.send(errorFrame(parsed.topic, parsed.code, parsed.message));
       return;
     }
     const frame = parsed.frame;
+    this.metrics.framesIn.inc({ action: frame.action });
     switch (frame.action) {
       case 'subscribe':
         void this.fanout.subscribe(conn, frame.topic);
@@ -213,6 +219,7 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
   private admitFrame(conn: ClientConnection): boolean {
     const verdict = conn.frameRate.take(Date.now());
     if (verdict === 'ok') return true;
+    this.metrics.limitRefusals.inc({ limit: 'RATE_FRAMES_PER_S' });
     if (verdict === 'notify') conn.send(this.rateLimited);
     else if (verdict === 'close') this.closeAbusive(conn);
     return false;

@@ -1,10 +1,11 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { Bus } from '../bus/bus';
 import { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { ReadModel } from '../store/read-model';
-import { IngestValidationError, ValidatedEvent, validateEnvelope } from './event-validation';
+import { EVENT_TYPES, IngestValidationError, TYPE_ALIASES, ValidatedEvent, validateEnvelope } from './event-validation';
 import { KeyedSerializer, runBatch } from './keyed-serializer';
+import { IngestTransport, ServiceMetrics } from '../ops/service-metrics';
 
 export interface IngestResult {
   /** Events that changed the read model and were published. */
@@ -28,10 +29,26 @@ export class IngestPipeline {
     private readonly store: ReadModel,
     private readonly bus: Bus,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Optional() private readonly metrics: ServiceMetrics = new ServiceMetrics(),
   ) {}
 
-  /** Validates a batch whole: throws IngestValidationError for the first bad event, before anything is applied. */
-  validate(batch: unknown[]): ValidatedEvent[] {
+  /**
+   * Validates a batch whole: throws IngestValidationError for the first bad event, before anything is applied.
+   * The refused event counts once as `invalid` (under its type when it names a known one).
+   */
+  validate(batch: unknown[], transport: IngestTransport = 'http'): ValidatedEvent[] {
+    try {
+      return this.validateBatch(batch);
+    } catch (err) {
+      if (err instanceof IngestValidationError) {
+        const raw = err.index !== null ? batch[err.index] : undefined;
+        this.metrics.eventsIngested.inc({ transport, type: typeLabel(raw), outcome: 'invalid' });
+      }
+      throw err;
+    }
+  }
+
+  private validateBatch(batch: unknown[]): ValidatedEvent[] {
     if (batch.length > this.config.ingest.maxBatch) {
       throw new IngestValidationError(
         'payload_too_large',
@@ -49,7 +66,7 @@ export class IngestPipeline {
    * the later events of its project are not tried, so a retry of the batch never finds a project's events
    * applied out of order; the first failure is thrown once every started event has settled.
    */
-  async ingest(events: ValidatedEvent[], acceptedAt = Date.now()): Promise<IngestResult> {
+  async ingest(events: ValidatedEvent[], acceptedAt = Date.now(), transport: IngestTransport = 'http'): Promise<IngestResult> {
     const outcomes = await runBatch(
       this.serializer,
       events,
@@ -57,6 +74,9 @@ export class IngestPipeline {
       (e) => this.applyOne(e, acceptedAt),
     );
     const result: IngestResult = { accepted: 0, duplicates: 0, stale: 0 };
+    outcomes.forEach((o, i) => {
+      if (o.status === 'done') this.metrics.eventsIngested.inc({ transport, type: events[i]!.type, outcome: o.value });
+    });
     for (const o of outcomes) {
       if (o.status === 'failed') throw o.error;
       if (o.status !== 'done') continue;
@@ -74,4 +94,12 @@ export class IngestPipeline {
     if (e.id !== undefined) await this.store.rememberEventId(e.id);
     return r.outcome;
   }
+}
+
+/** The event type label of a refused event: one of the ingest types (ingest.md §1), else `unknown`. */
+function typeLabel(raw: unknown): string {
+  const sent = typeof raw === 'object' && raw !== null ? (raw as { type?: unknown }).type : undefined;
+  if (typeof sent !== 'string') return 'unknown';
+  const type = TYPE_ALIASES[sent] ?? sent;
+  return (EVENT_TYPES as readonly string[]).includes(type) ? type : 'unknown';
 }

@@ -1,4 +1,5 @@
-import { ExecutionContext, Injectable } from '@nestjs/common';
+import { ExecutionContext, Inject, Injectable, Optional } from '@nestjs/common';
+import { ServiceMetrics } from '../ops/service-metrics';
 import { ThrottlerGuard, ThrottlerLimitDetail, ThrottlerModuleOptions, ThrottlerStorage } from '@nestjs/throttler';
 import { createHash } from 'node:crypto';
 import { extractToken } from '../auth/principal';
@@ -57,9 +58,13 @@ function digest(token: string): string {
 /** The HTTP API's rate limits, answering 429 with the error body of protocol.md §6. */
 @Injectable()
 export class HttpThrottlerGuard extends ThrottlerGuard {
+  @Optional() @Inject(ServiceMetrics) private readonly metrics?: ServiceMetrics;
+
   protected override throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
     const retry = retryAfterSeconds(detail.timeToBlockExpire * 1000);
-    const what = /(^|:)api:[0-9a-f]{32}$/.test(detail.key)
+    const api = /(^|:)api:[0-9a-f]{32}$/.test(detail.key);
+    this.metrics?.limitRefusals.inc({ limit: api ? 'API_RATE_PER_S' : 'INGEST_RATE_PER_S' });
+    const what = api
       ? `too many API requests for this token: at most ${detail.limit} per second (API_RATE_PER_S)`
       : `too many ingest requests for this token: at most ${detail.limit} per second (INGEST_RATE_PER_S)`;
     throw new ApiError('rate_limited', what, { limit: detail.limit, window_s: detail.ttl / 1000, retry_after_s: retry });

@@ -48,11 +48,23 @@ export type RedisConnectionName = (typeof REDIS_CONNECTIONS)[number];
 export class ServiceMetrics {
   readonly registry = new Registry();
 
-  readonly connections = new Gauge({ name: 'realtime_connections_open', help: 'Open WebSocket connections', registers: [this.registry] });
-  readonly subscriptions = new Gauge({
+  private readonly sources: { connections: () => number; subscriptions: () => number; draining: () => boolean } = {
+    connections: () => 0,
+    subscriptions: () => 0,
+    draining: () => false,
+  };
+
+  readonly connections: Gauge = new Gauge({
+    name: 'realtime_connections_open',
+    help: 'Open WebSocket connections',
+    registers: [this.registry],
+    collect: () => this.connections.set(this.sources.connections()),
+  });
+  readonly subscriptions: Gauge = new Gauge({
     name: 'realtime_subscriptions',
     help: 'Subscriptions held by the open connections (live and answering)',
     registers: [this.registry],
+    collect: () => this.subscriptions.set(this.sources.subscriptions()),
   });
   readonly framesIn = new Counter({
     name: 'realtime_frames_in_total',
@@ -112,11 +124,28 @@ export class ServiceMetrics {
     help: "Redis commits retried because another replica changed the project's version first",
     registers: [this.registry],
   });
-  readonly draining = new Gauge({
+  readonly draining: Gauge = new Gauge({
     name: 'realtime_draining',
     help: '1 while this replica drains on SIGTERM, else 0',
     registers: [this.registry],
+    collect: () => this.draining.set(this.sources.draining() ? 1 : 0),
   });
+
+  /** A Redis connection is ready again after a loss; names outside the fixed set count as `command`. */
+  redisReconnected(name: string): void {
+    const connection = (REDIS_CONNECTIONS as readonly string[]).includes(name) ? name : 'command';
+    this.redisReconnects.inc({ connection });
+  }
+
+  /**
+   * Gauges read at scrape time from the parts that know them (the gateway's connections, the fan-out's
+   * subscriptions, the drain state), so they can never drift from the truth.
+   */
+  observe(sources: { connections?: () => number; subscriptions?: () => number; draining?: () => boolean }): void {
+    if (sources.connections) this.sources.connections = sources.connections;
+    if (sources.subscriptions) this.sources.subscriptions = sources.subscriptions;
+    if (sources.draining) this.sources.draining = sources.draining;
+  }
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -125,6 +154,6 @@ export class ServiceMetrics {
     for (const a of FRAME_ACTIONS_OUT) this.framesOut.inc({ action: a }, 0);
     for (const r of HANDSHAKE_REFUSALS) this.handshakeRefusals.inc({ reason: r }, 0);
     for (const l of LIMITS) this.limitRefusals.inc({ limit: l }, 0);
-    this.draining.set(0);
+    for (const c of REDIS_CONNECTIONS) this.redisReconnects.inc({ connection: c }, 0);
   }
 }

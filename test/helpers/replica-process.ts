@@ -17,6 +17,8 @@ export class ReplicaProcess {
   private constructor(
     readonly port: number,
     readonly proc: ChildProcess,
+    /** Where its Prometheus `/metrics` answers. */
+    readonly metricsPort: number,
   ) {
     proc.stdout?.on('data', (d: Buffer) => this.output.push(d.toString()));
     proc.stderr?.on('data', (d: Buffer) => this.output.push(d.toString()));
@@ -37,6 +39,7 @@ export class ReplicaProcess {
   static async start(env: Record<string, string>): Promise<ReplicaProcess> {
     if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does)`);
     const port = await freePort();
+    const metricsPort = Number(env.METRICS_PORT ?? (await freePort()));
     const proc = spawn(process.execPath, [MAIN], {
       // SHUTDOWN_DRAIN_MS 0: a test that stops a replica with SIGTERM does not wait out a drain window.
       env: {
@@ -46,12 +49,13 @@ export class ReplicaProcess {
         INGEST_TOKEN,
         LOG_LEVEL: 'warn',
         SHUTDOWN_DRAIN_MS: '0',
+        METRICS_PORT: String(metricsPort),
         ...GENEROUS_LIMITS,
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const replica = new ReplicaProcess(port, proc);
+    const replica = new ReplicaProcess(port, proc, metricsPort);
     const deadline = Date.now() + 15_000;
     for (;;) {
       if (replica.exited) throw new Error(`replica exited during start: ${replica.output.join('')}`);

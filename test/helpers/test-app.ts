@@ -37,6 +37,8 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     GLOBAL_SECRET: TEST_SECRET,
     INGEST_TOKEN,
     LOG_LEVEL: 'silent',
+    // Many apps in one process, and replicas side by side: each takes a free port for /metrics.
+    METRICS_PORT: '0',
     ...GENEROUS_LIMITS,
     ...env,
   });

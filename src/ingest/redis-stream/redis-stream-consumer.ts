@@ -341,7 +341,7 @@ export class RedisStreamConsumer {
     }
     let events: ValidatedEvent[];
     try {
-      events = this.pipeline.validate([parsed]);
+      events = this.pipeline.validate([parsed], 'stream');
     } catch (err) {
       if (!(err instanceof IngestValidationError)) return { lane: own, run: () => this.failed(entry.id, raw, err) };
       // The pipeline numbers events in a batch; a stream entry is one event.
@@ -352,7 +352,7 @@ export class RedisStreamConsumer {
 
   private async apply(id: string, raw: string, events: ValidatedEvent[]): Promise<void> {
     try {
-      await this.pipeline.ingest(events);
+      await this.pipeline.ingest(events, Date.now(), 'stream');
     } catch (err) {
       return this.failed(id, raw, err);
     }

@@ -12,6 +12,7 @@ import {
   isListed,
   timeOf,
 } from '../../domain/documents';
+import type Redis from 'ioredis';
 import { RedisClient, RedisConnections, isConnectionError } from '../../engine/redis-connections';
 import { memberProjectOf, sortMemberProjects } from '../../analytics/member-projects';
 import { METRIC_COUNTERS, memberOps, requestOps } from '../../analytics/metrics-ops';
@@ -44,6 +45,10 @@ export interface RedisReadModelOptions {
   tombstoneTtlS?: number;
   /** METRICS_*: the `/P/metrics` window, defaults and target (analytics.md's defaults when absent). */
   metrics?: MetricsSettings;
+  /** REDIS_WAIT_REPLICAS / REDIS_WAIT_TIMEOUT_MS (see `replicated`); not on a cluster. */
+  wait?: { waitReplicas?: number; waitTimeoutMs?: number };
+  /** Told when a commit is retried after a version conflict (the Prometheus counter). */
+  onCommitRetry?: () => void;
   /** Channel an envelope is published on (the bus's project channel). */
   channel: (projectId: string) => string;
   now?: () => number;
@@ -158,8 +163,13 @@ export class RedisReadModel extends ReadModel {
           if (cmds.length === 0) return { outcome: plan.outcome };
           // Housekeeping that must not be lost (a tombstone of a delete that came before its create): retried
           // like a publishing commit.
-          const r = await this.scripts.rtCommit(`${base}ver`, `${base}seq`, ver, '', '', '', '', ...flatten(cmds));
+          const r = await this.replicated(this.scripts.rtCommit(`${base}ver`, `${base}seq`, ver, '', '', '', '', ...flatten(cmds)));
+          if (r === METRICS_NOT_READY) {
+            await this.rebuildMetrics(event.projectId);
+            continue;
+          }
           if (r === -1) {
+            this.opts.onCommitRetry?.();
             if (attempt >= MAX_ATTEMPTS)
               throw new EngineUnavailableError(new Error(`project ${event.projectId} too busy: ${attempt} version conflicts`));
             await backoff(attempt);
@@ -171,21 +181,24 @@ export class RedisReadModel extends ReadModel {
         }
         const head = `{"projectId":${JSON.stringify(event.projectId)},"seq":`;
         const tail = `,"acceptedAt":${acceptedAt},"change":${JSON.stringify(plan.change)}}`;
-        const seq = await this.scripts.rtCommit(
-          `${base}ver`,
-          `${base}seq`,
-          ver,
-          this.publishCommand,
-          this.opts.channel(event.projectId),
-          head,
-          tail,
-          ...flatten(cmds),
+        const seq = await this.replicated(
+          this.scripts.rtCommit(
+            `${base}ver`,
+            `${base}seq`,
+            ver,
+            this.publishCommand,
+            this.opts.channel(event.projectId),
+            head,
+            tail,
+            ...flatten(cmds),
+          ),
         );
         if (seq === METRICS_NOT_READY) {
           await this.rebuildMetrics(event.projectId);
           continue;
         }
         if (seq === -1) {
+          this.opts.onCommitRetry?.();
           if (attempt >= MAX_ATTEMPTS)
             throw new EngineUnavailableError(new Error(`project ${event.projectId} too busy: ${attempt} version conflicts`));
           await backoff(attempt);
@@ -197,6 +210,32 @@ export class RedisReadModel extends ReadModel {
         return { outcome: 'applied', envelope, published: true };
       }
     });
+  }
+
+  /**
+   * With REDIS_WAIT_REPLICAS, a commit that wrote is confirmed only once that many replicas have it: a WAIT sent
+   * right behind it (the command connection pipelines both into one write, one round trip). Fewer replicas within
+   * REDIS_WAIT_TIMEOUT_MS: the engine counts as unavailable, so the event is not acknowledged and its sender retries
+   * (applied on the primary already, the retry is a duplicate). A version conflict or a rebuild request wrote
+   * nothing and is answered as is.
+   */
+  private async replicated(commit: Promise<number>): Promise<number> {
+    const { waitReplicas = 0, waitTimeoutMs = 1000 } = this.opts.wait ?? {};
+    if (waitReplicas <= 0) return commit;
+    const waited = (this.redis as Redis).wait(waitReplicas, waitTimeoutMs);
+    waited.catch(() => undefined); // awaited below, after the commit's own outcome
+    const result = await commit;
+    if (result === -1 || result === METRICS_NOT_READY) {
+      await waited.catch(() => undefined);
+      return result;
+    }
+    const acked = await waited;
+    if (acked < waitReplicas) {
+      throw new EngineUnavailableError(
+        new Error(`only ${acked} of ${waitReplicas} replicas confirmed the write within ${waitTimeoutMs} ms (REDIS_WAIT_REPLICAS)`),
+      );
+    }
+    return result;
   }
 
   /** Adds the project to the set the sweeps walk, once per replica, or again when `force`. */
