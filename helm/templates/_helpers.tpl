@@ -133,9 +133,6 @@ refuses most of them too; these messages are the readable version, and they also
 {{- if and .Values.autoscaling.enabled (lt (int64 .Values.autoscaling.maxReplicas) (int64 .Values.autoscaling.minReplicas)) -}}
 {{- fail "autoscaling.maxReplicas must be at least autoscaling.minReplicas." -}}
 {{- end -}}
-{{- if eq (int64 .Values.service.port) (int64 .Values.service.metricsPort) -}}
-{{- fail "service.port and service.metricsPort must differ: /metrics stays off the public port." -}}
-{{- end -}}
 {{- if eq (int64 .Values.containerPorts.http) (int64 .Values.containerPorts.metrics) -}}
 {{- fail "containerPorts.http and containerPorts.metrics must differ: /metrics stays off the public port." -}}
 {{- end -}}
