@@ -1,5 +1,12 @@
-import { ClusterLocal, startClusterLocal } from '../src/ops/cluster-local/cluster-local';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import ipaddr from 'ipaddr.js';
+import { loadConfig } from '../src/config/app-config';
+import { ClusterLocal, findExecutable, repositoryRoot, startClusterLocal } from '../src/ops/cluster-local/cluster-local';
 import { PinnedHttps } from '../src/ops/cluster-local/pinned-https';
+import { loadCompose, mount } from './helpers/compose-file';
 import * as f from './helpers/factories';
 import { GENEROUS_LIMITS, INGEST_TOKEN } from './helpers/test-app';
 import { TEST_SECRET, userToken } from './helpers/tokens';
@@ -10,8 +17,28 @@ import { HandshakeRefused, refusedHandshake, TestClient } from './helpers/ws-cli
  * `npm run cluster:local` end to end: the docker-compose topology (Debian's haproxy on deploy/proxy/haproxy.cfg,
  * TLS at the proxy with make-cert.sh's self-signed certificate, two replica processes with REQUIRE_TLS and
  * TRUST_PROXY, one redis-server) started through startClusterLocal, and driven only as a client would: wss and
- * https through the proxy, trusting exactly its certificate.
+ * https through the proxy, trusting exactly its certificate. Docker does not run here, so docker-compose.yml is
+ * checked as data: the same proxy file, and ports, addresses, secrets and timeouts that fit together.
  */
+
+const ROOT = repositoryRoot();
+const PROXY_CONFIG = join(ROOT, 'deploy', 'proxy', 'haproxy.cfg');
+
+/** The variables deploy/proxy/haproxy.cfg reads (`"${NAME}"` outside comments). */
+function proxyConfigVariables(): string[] {
+  const code = readFileSync(PROXY_CONFIG, 'utf8')
+    .split('\n')
+    .filter((line) => !line.trimStart().startsWith('#'))
+    .join('\n');
+  return [...new Set([...code.matchAll(/\$\{([A-Z0-9_]+)\}/g)].map((m) => m[1]!))].sort();
+}
+
+/** haproxy durations (`timeout tunnel 1h`) in milliseconds. */
+function haproxyTimeoutMs(name: string): number {
+  const m = new RegExp(`^\\s*timeout ${name} (\\d+)(ms|s|m|h)?\\s*$`, 'm').exec(readFileSync(PROXY_CONFIG, 'utf8'));
+  if (!m) throw new Error(`no "timeout ${name}" in ${PROXY_CONFIG}`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h'];
+}
 
 interface Harness {
   cluster: ClusterLocal;
@@ -104,6 +131,14 @@ function logLines(h: Harness): any[] {
 describe('cluster:local: haproxy over two replicas on one redis-server', () => {
   // LOG_LEVEL info: the refused-handshake lines name the client address the replica counted.
   const h = harness({ LOG_LEVEL: 'info', SHUTDOWN_DRAIN_MS: '0' });
+
+  it('runs the proxy configuration docker-compose.yml mounts, given the same variables', () => {
+    const proxy = loadCompose().file.services.proxy!;
+    const config = proxy.volumes!.map(mount).find((m) => m.target === '/usr/local/etc/haproxy/haproxy.cfg')!;
+    expect(resolve(ROOT, config.source)).toBe(h.cluster.proxy.configFile);
+    expect(Object.keys(h.cluster.proxy.env).sort()).toEqual(proxyConfigVariables());
+    expect(Object.keys(proxy.environment!).sort()).toEqual(proxyConfigVariables());
+  });
 
   it('serves wss and https ingest through the proxy: subscribe, ingest, receive', async () => {
     const P = `cl-basic-${Date.now()}`;
@@ -216,5 +251,107 @@ describe('cluster:local: a replica draining on SIGTERM leaves the pool', () => {
     for (const c of back) expect((await c.subscribe(topic)).payload.message.map((r: any) => r.request_id)).toEqual(['during']);
     await ingest(h, { type: 'request.create', data: f.request(P, 'after', { status: 100 }) });
     for (const c of [...back, ...survivors]) await c.waitFrame(isRequest(topic, 'after'));
+  });
+});
+
+describe('docker-compose.yml (checked as data: Docker does not run here)', () => {
+  const { file } = loadCompose();
+  const services = file.services;
+  const replicaNames = ['realtime-1', 'realtime-2'];
+
+  it('has Redis, two replicas built from the Dockerfile, the certificate maker, the proxy, and the demo traffic under a profile', () => {
+    expect(Object.keys(services).sort()).toEqual(['certs', 'demo-traffic', 'proxy', 'realtime-1', 'realtime-2', 'redis']);
+    expect(services.redis!.image).toMatch(/^redis:7/);
+    expect(services.redis!.command).toEqual(['redis-server', '--save', '', '--appendonly', 'no']);
+    for (const name of replicaNames) {
+      expect(services[name]!.build).toBe('.');
+      expect(services[name]!.depends_on).toEqual({ redis: { condition: 'service_healthy' } });
+    }
+    expect(existsSync(join(ROOT, 'Dockerfile'))).toBe(true);
+    expect(services.proxy!.image).toMatch(/^haproxy:/);
+    expect(services['demo-traffic']!.profiles).toEqual(['demo']);
+    for (const name of ['redis', 'realtime-1', 'realtime-2', 'certs', 'proxy']) expect(services[name]!.profiles).toBeUndefined();
+  });
+
+  it('gives the replicas a configuration the service accepts: Redis, TLS required, only the proxy trusted, a drain inside the stop grace', () => {
+    const proxyIp = (services.proxy!.networks as Record<string, { ipv4_address: string }>).realtime!.ipv4_address;
+    const subnet = file.networks.realtime!.ipam!.config![0]!.subnet;
+    expect(ipaddr.IPv4.parse(proxyIp).match(ipaddr.IPv4.parseCIDR(subnet))).toBe(true);
+    for (const name of replicaNames) {
+      const env = services[name]!.environment!;
+      expect(env.REDIS_URL).toBe('redis://redis:6379');
+      const config = loadConfig(env);
+      expect(config.requireTls).toBe(true);
+      expect(config.trustProxy).toEqual([proxyIp]);
+      expect(config.tls).toBeUndefined();
+      expect(env.GLOBAL_SECRET).toMatch(/change-me/);
+      expect(env.INGEST_TOKEN).toMatch(/change-me/);
+      const graceMs = Number(/^(\d+)s$/.exec(services[name]!.stop_grace_period!)![1]) * 1000;
+      expect(graceMs).toBeGreaterThan(config.shutdownDrainMs + 5000);
+      expect(services[name]!.healthcheck!.test.join(' ')).toContain(`http://127.0.0.1:${config.port}/readyz`);
+    }
+  });
+
+  it('takes the secrets from the environment or .env, the same for the replicas and the demo traffic', () => {
+    const custom = loadCompose({ GLOBAL_SECRET: 'from-dot-env-secret', INGEST_TOKEN: 'from-dot-env-token' }).file.services;
+    for (const name of [...replicaNames, 'demo-traffic']) {
+      expect(custom[name]!.environment!.GLOBAL_SECRET).toBe('from-dot-env-secret');
+      expect(custom[name]!.environment!.INGEST_TOKEN).toBe('from-dot-env-token');
+    }
+  });
+
+  it('points the proxy at the replicas, the certificate at the file make-cert.sh writes, and publishes its port on loopback', () => {
+    const proxy = services.proxy!;
+    const env = proxy.environment!;
+    for (const [i, name] of replicaNames.entries()) {
+      expect(env[`REALTIME_${i + 1}_ADDR`]).toBe(`${name}:${services[name]!.environment!.PORT}`);
+    }
+    const [publishAddr, , containerPort] = proxy.ports![0]!.split(':');
+    expect(publishAddr).toBe('127.0.0.1');
+    expect(containerPort).toBe(env.PROXY_PORT);
+    const certsInProxy = proxy.volumes!.map(mount).find((m) => m.source === 'certs')!;
+    expect(certsInProxy.readOnly).toBe(true);
+    expect(env.PROXY_CERT_PEM).toBe(`${certsInProxy.target}/realtime.pem`);
+    expect(proxy.depends_on!.certs).toEqual({ condition: 'service_completed_successfully' });
+
+    const certs = services.certs!;
+    const script = certs.volumes!.map(mount).find((m) => m.target === '/make-cert.sh')!;
+    expect(resolve(ROOT, script.source)).toBe(join(ROOT, 'deploy', 'proxy', 'make-cert.sh'));
+    const certsDir = certs.volumes!.map(mount).find((m) => m.source === 'certs')!.target;
+    expect(String(certs.command)).toContain(`/make-cert.sh ${certsDir}`);
+    expect(certsDir).toBe(certsInProxy.target);
+  });
+
+  it('runs the demo traffic through the proxy over https, trusting the certificate made for it', () => {
+    const demo = services['demo-traffic']!;
+    const env = demo.environment!;
+    expect(env.INGEST_URL).toBe(`https://proxy:${services.proxy!.environment!.PROXY_PORT}`);
+    const certs = demo.volumes!.map(mount).find((m) => m.source === 'certs')!;
+    expect(env.INGEST_CA_FILE).toBe(`${certs.target}/realtime.crt`);
+    expect(services.certs!.environment!.CERT_SANS).toContain('DNS:proxy');
+    expect(demo.image).toBe(services['realtime-1']!.image);
+    const command = demo.command as string[];
+    expect(command[0]).toBe('node');
+    expect(existsSync(join(ROOT, command[1]!))).toBe(true); // dist/, as the image holds it (npm test builds first)
+  });
+
+  it("is a configuration haproxy accepts with compose's variables, health-checking /readyz with a tunnel timeout far above the heartbeat", () => {
+    const haproxy = findExecutable('haproxy');
+    if (!haproxy) throw new Error('haproxy not found: apt-get install -y haproxy');
+    const dir = mkdtempSync(join(tmpdir(), 'rt-compose-proxy-'));
+    try {
+      execFileSync('sh', [join(ROOT, 'deploy', 'proxy', 'make-cert.sh'), dir], { stdio: 'pipe' });
+      const env = { ...services.proxy!.environment!, PROXY_CERT_PEM: join(dir, 'realtime.pem'), PATH: process.env.PATH };
+      // The replica names do not resolve outside compose: init-addr lets haproxy start and resolve them later.
+      const out = execFileSync(haproxy, ['-c', '-f', PROXY_CONFIG], { env, stdio: 'pipe' }).toString();
+      expect(out).toContain('Configuration file is valid');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const text = readFileSync(PROXY_CONFIG, 'utf8');
+    expect(text).toMatch(/^\s*option httpchk GET \/readyz\s*$/m);
+    const heartbeatMs = loadConfig(services['realtime-1']!.environment).ws.heartbeatIntervalMs;
+    expect(haproxyTimeoutMs('tunnel')).toBeGreaterThanOrEqual(10 * heartbeatMs);
+    expect(haproxyTimeoutMs('client')).toBeGreaterThan(heartbeatMs);
   });
 });

@@ -56,7 +56,8 @@ export interface ClusterLocal {
   drainMs: number;
   redis: { port: number; url: string; process: ManagedProcess };
   replicas: [ReplicaHandle, ReplicaHandle];
-  proxy: { configFile: string; process: ManagedProcess };
+  /** haproxy with the environment its configuration reads (the same names docker-compose.yml sets). */
+  proxy: { configFile: string; env: Record<string, string>; process: ManagedProcess };
   /** Replicas with SIGTERM (they drain), then the proxy, then Redis; removes the temporary directory. */
   stop(): Promise<void>;
   /** SIGKILL to everything still running, at once (a second Ctrl-C). */
@@ -198,19 +199,19 @@ export async function startClusterLocal(opts: ClusterLocalOptions = {}): Promise
     }
     await Promise.all(replicas.map((r) => waitReplica(r, timeoutMs)));
 
+    const proxyEnv = {
+      PROXY_BIND_ADDR: '127.0.0.1',
+      PROXY_PORT: String(port),
+      PROXY_CERT_PEM: pemFile,
+      REALTIME_1_ADDR: `127.0.0.1:${replicas[0]!.port}`,
+      REALTIME_2_ADDR: `127.0.0.1:${replicas[1]!.port}`,
+    };
     const proxy = ManagedProcess.start(
       'proxy',
       pre.haproxy,
       // -db: stay in the foreground (logs on stdout, signals straight to it).
       ['-db', '-f', pre.configFile],
-      {
-        PATH: process.env.PATH,
-        PROXY_BIND_ADDR: '127.0.0.1',
-        PROXY_PORT: String(port),
-        PROXY_CERT_PEM: pemFile,
-        REALTIME_1_ADDR: `127.0.0.1:${replicas[0]!.port}`,
-        REALTIME_2_ADDR: `127.0.0.1:${replicas[1]!.port}`,
-      },
+      { PATH: process.env.PATH, ...proxyEnv },
       opts.onOutput,
     );
     started.push(proxy);
@@ -236,7 +237,7 @@ export async function startClusterLocal(opts: ClusterLocalOptions = {}): Promise
       drainMs,
       redis: { port: redisPort, url: redisUrl, process: redis },
       replicas: [replicas[0]!, replicas[1]!],
-      proxy: { configFile: pre.configFile, process: proxy },
+      proxy: { configFile: pre.configFile, env: proxyEnv, process: proxy },
       stop() {
         stopping ??= (async () => {
           // The replicas first: they drain (readyz 503, connections closed with 1001 over the window) while the
