@@ -40,7 +40,14 @@ async function main(): Promise<void> {
 
   let cluster: ClusterLocal;
   try {
-    cluster = await startClusterLocal({ port: args.port, env, onOutput: (name, line) => process.stderr.write(`[${name}] ${line}\n`) });
+    cluster = await startClusterLocal({
+      port: args.port,
+      env,
+      // Redis's start-up chatter is left out; should it exit, its last output is printed below.
+      onOutput: (name, line) => {
+        if (name !== 'redis') process.stderr.write(`[${name}] ${line}\n`);
+      },
+    });
   } catch (err) {
     fail(err instanceof Error ? err.message : String(err));
   }
