@@ -29,12 +29,14 @@ interface Options {
   out: string;
   /** Extra node flags for our replicas (`--replica-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"`). */
   replicaNodeArgs: string[];
+  /** `--wait-replicas N`: N Redis replicas of the bench's Redis, and our replicas run with REDIS_WAIT_REPLICAS=N. */
+  waitReplicas: number;
 }
 
 const ALL_SCENARIOS = ['S1', 'S2', 'S3', 'S4', 'S5', 'S6'];
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { quick: false, scenarios: null, targets: new Set(TARGET_IDS), out: '', replicaNodeArgs: [] };
+  const opts: Options = { quick: false, scenarios: null, targets: new Set(TARGET_IDS), out: '', replicaNodeArgs: [], waitReplicas: 0 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => {
@@ -58,9 +60,10 @@ function parseArgs(argv: string[]): Options {
       }
     } else if (a === '--out') opts.out = value();
     else if (a === '--replica-node-args') opts.replicaNodeArgs = value().split(' ').filter(Boolean);
+    else if (a === '--wait-replicas') opts.waitReplicas = Number(value());
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: npm run bench -- [--quick] [--scenario S1[,S2,S5]] [--targets ours,ws,socketio] [--out file.json] [--replica-node-args "--cpu-prof ..."]\n',
+        'usage: npm run bench -- [--quick] [--scenario S1[,S2,S5]] [--targets ours,ws,socketio] [--out file.json] [--replica-node-args "--cpu-prof ..."] [--wait-replicas N]\n',
       );
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
@@ -78,7 +81,8 @@ function parseArgs(argv: string[]): Options {
 function targetStarters(opts: Options, redis: RedisProcess, processes = 2): RunContext['targets'] {
   const peer = socketIoPeerModule();
   const starters: Record<TargetId, TargetStarter> = {
-    ours: () => startOurs(redis, opts.replicaNodeArgs, {}, processes),
+    ours: () =>
+      startOurs(redis, opts.replicaNodeArgs, opts.waitReplicas > 0 ? { REDIS_WAIT_REPLICAS: String(opts.waitReplicas) } : {}, processes),
     ws: () => startRawWs(),
     socketio: peer
       ? () => startSocketIo(redis, processes)
@@ -97,7 +101,12 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => process.exit(143));
 
   const redis = await RedisProcess.start();
+  const redisReplicas: RedisProcess[] = [];
+  for (let i = 0; i < opts.waitReplicas; i++)
+    redisReplicas.push(await RedisProcess.start(['--replicaof', '127.0.0.1', String(redis.port)]));
   const ctx: RunContext = { quick: opts.quick, redis, targets: targetStarters(opts, redis), log };
+  // Writes are confirmed only once the replicas have them: measuring before they synced would measure timeouts.
+  await Promise.all(redisReplicas.map((r) => r.waitSynced()));
   const outcomes: ScenarioOutcome[] = [];
   try {
     if (wanted('S1')) {
@@ -111,6 +120,7 @@ async function main(): Promise<void> {
     if (wanted('S5')) outcomes.push(await runS5(ctx, s5Params(opts.quick)));
     if (wanted('S6')) outcomes.push(await runS6(ctx, s6Params(opts.quick)));
   } finally {
+    await Promise.all(redisReplicas.map((r) => r.stop()));
     await redis.stop();
   }
 

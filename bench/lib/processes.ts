@@ -226,7 +226,8 @@ export class RedisProcess {
     return this.proc.pid!;
   }
 
-  static async start(): Promise<RedisProcess> {
+  /** `extraArgs`: e.g. `['--replicaof', '127.0.0.1', port]` for a replica of another one (--wait-replicas). */
+  static async start(extraArgs: string[] = []): Promise<RedisProcess> {
     try {
       execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
     } catch {
@@ -234,7 +235,7 @@ export class RedisProcess {
     }
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'rt-bench-redis-'));
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs];
     const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     track(proc);
     let output = '';
@@ -247,6 +248,15 @@ export class RedisProcess {
       await sleep(20);
     }
     return new RedisProcess(port, proc, dir);
+  }
+
+  /** Waits until this replica's link to its primary is up (the first sync can take Redis's diskless-sync delay, 5 s). */
+  async waitSynced(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!/master_link_status:up/.test(await sendCommand(this.port, 'INFO replication'))) {
+      if (Date.now() > deadline) throw new Error(`redis replica on ${this.port} did not sync within ${timeoutMs} ms`);
+      await sleep(100);
+    }
   }
 
   /** Empties every database (a fresh start for the next target). */
