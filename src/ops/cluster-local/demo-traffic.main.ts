@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const problems: string[] = [];
   const ingestToken = env.INGEST_TOKEN?.trim();
   const globalSecret = env.GLOBAL_SECRET?.trim();
-  if (!ingestToken) problems.push('INGEST_TOKEN: required (the replicas’ service token for POST /v1/events)');
+  if (!ingestToken) problems.push('INGEST_TOKEN: required (the service token of POST /v1/events, as the replicas have it)');
   if (!globalSecret) problems.push('GLOBAL_SECRET: required (the printed tokens are signed with it)');
   const rate = Number(env.DEMO_EVENTS_PER_S?.trim() || '4');
   if (!(rate > 0 && rate <= 10_000))

@@ -14,6 +14,7 @@ const OUTPUT_TAIL_CHARS = 64 * 1024;
 export class ManagedProcess {
   private tail = '';
   private partial = '';
+  private spawnFailed = false;
   private readonly exit: Promise<void>;
 
   private constructor(
@@ -33,11 +34,15 @@ export class ManagedProcess {
     proc.stderr?.on('data', collect);
     this.exit = new Promise((resolve) => {
       if (this.exited) resolve();
-      else proc.once('exit', () => resolve());
-    });
-    // A spawn failure (ENOENT, EACCES) is reported through exitCode/output, not as an unhandled error event.
-    proc.on('error', (err) => {
-      this.tail += `\n${err.message}`;
+      proc.once('exit', () => resolve());
+      // A spawn failure (ENOENT, EACCES) may come without an 'exit': it counts as one, its message as output.
+      proc.on('error', (err) => {
+        this.tail += `\n${err.message}`;
+        if (proc.pid === undefined) {
+          this.spawnFailed = true;
+          resolve();
+        }
+      });
     });
   }
 
@@ -57,7 +62,7 @@ export class ManagedProcess {
   }
 
   get exited(): boolean {
-    return this.proc.exitCode !== null || this.proc.signalCode !== null;
+    return this.spawnFailed || this.proc.exitCode !== null || this.proc.signalCode !== null;
   }
 
   /** What the child printed last (stdout and stderr together). */
