@@ -26,6 +26,7 @@ import { RedisConnections, isConnectionError } from './engine/redis-connections'
 import { FanoutService } from './fanout/fanout.service';
 import { RealtimeGateway } from './gateway/realtime.gateway';
 import { IngestController } from './ingest/http/ingest.controller';
+import { AmqpConsumer } from './ingest/amqp/amqp-consumer';
 import { IngestPipeline } from './ingest/ingest-pipeline.service';
 import { RedisStreamConsumer } from './ingest/redis-stream/redis-stream-consumer';
 import { HealthController } from './ops/health.controller';
@@ -195,6 +196,31 @@ function redisEngine(): Provider[] {
   ];
 }
 
+/** AMQP_URL: Tiledesk's fan-out consumed by every replica, whichever the engine (ingest.md §2.3). */
+function amqpTransport(): Provider[] {
+  return [
+    {
+      provide: AmqpConsumer,
+      useFactory: (c: AppConfig, pipeline: IngestPipeline, log: Logger, metrics: ServiceMetrics) =>
+        new AmqpConsumer(c.amqp!, pipeline, log, metrics),
+      inject: [APP_CONFIG, IngestPipeline, LOGGER, ServiceMetrics],
+    },
+    AmqpLifecycle,
+  ];
+}
+
+/** The AMQP consumer starts once the app is up and stops taking messages first on shutdown. */
+@Injectable()
+class AmqpLifecycle implements OnApplicationBootstrap, OnModuleDestroy {
+  constructor(private readonly consumer: AmqpConsumer) {}
+  onApplicationBootstrap(): void {
+    this.consumer.start();
+  }
+  async onModuleDestroy(): Promise<void> {
+    await this.consumer.stop();
+  }
+}
+
 /** The composition root: the engine's adapters are chosen here and nowhere else. */
 @Module({})
 export class AppModule {
@@ -207,7 +233,13 @@ export class AppModule {
         { provide: LOGGER, useValue: createLogger(config.logLevel) },
         { provide: ServiceMetrics, useValue: new ServiceMetrics() },
         ...(config.redis ? redisEngine() : memoryEngine()),
-        { provide: ReadinessService, useFactory: (checks: ReadinessCheck[]) => new ReadinessService(checks), inject: [READINESS_CHECKS] },
+        ...(config.amqp ? amqpTransport() : []),
+        {
+          provide: ReadinessService,
+          useFactory: (checks: ReadinessCheck[], amqpConsumer?: AmqpConsumer) =>
+            new ReadinessService(amqpConsumer ? [...checks, { name: 'amqp', ready: () => amqpConsumer.healthy }] : checks),
+          inject: [READINESS_CHECKS, { token: AmqpConsumer, optional: true }],
+        },
         {
           provide: getOptionsToken(),
           useValue: httpThrottlerOptions(config.limits.ingestPerS, config.limits.apiPerS, config.redis?.prefix ?? ''),

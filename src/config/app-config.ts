@@ -94,6 +94,12 @@ const envSchema = z.object({
   INGEST_RATE_PER_S: int(1).default(200),
   API_RATE_PER_S: int(1).default(20),
   METRICS_PORT: int(0, 65535).default(9464),
+  AMQP_URL: z
+    .string()
+    .regex(/^amqps?:\/\//, { message: 'must be an amqp:// or amqps:// URL' })
+    .optional(),
+  AMQP_QUEUE: z.string().min(1).max(255).default('tiledesk-realtime'),
+  AMQP_PREFETCH: int(1, 10_000).default(50),
   DELETE_TOMBSTONE_TTL_S: int(0).optional(),
   TRUST_PROXY: z
     .string()
@@ -168,6 +174,8 @@ export type AppConfig = Readonly<{
     tombstoneTtlS: number;
   }>;
   limits: LimitsConfig;
+  /** AMQP_URL: consume Tiledesk's `ws` fan-out exchange (ingest.md §2.3) through the durable queue AMQP_QUEUE. */
+  amqp?: Readonly<{ url: string; queue: string; prefetch: number }>;
   /** METRICS_PORT: Prometheus `/metrics`, on a port of its own (0: any free one). */
   metricsPort: number;
   /** METRICS_*: the `/P/metrics` topic (analytics.md); `intervalMs`: the shortest time between two UPDATEs of a project. */
@@ -280,6 +288,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       apiPerS: e.API_RATE_PER_S,
     },
     metricsPort: e.METRICS_PORT,
+    ...(e.AMQP_URL ? { amqp: { url: e.AMQP_URL, queue: e.AMQP_QUEUE, prefetch: e.AMQP_PREFETCH } } : {}),
     metrics: {
       intervalMs: e.METRICS_INTERVAL_MS,
       windowS: e.METRICS_WINDOW_S,
