@@ -133,6 +133,34 @@ describe('loadConfig defaults (operations.md §2, ingest.md)', () => {
     expect(configError({ ...base, METRICS_WINDOW_S: '10' }).message).toContain('METRICS_WINDOW_S');
   });
 
+  it('reads the AMQP transport and the Redis Sentinel and WAIT settings, refusing combinations that cannot work', () => {
+    expect(loadConfig(base).amqp).toBeUndefined();
+    expect(loadConfig({ ...base, AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672' }).amqp).toEqual({
+      url: 'amqp://guest:guest@127.0.0.1:5672',
+      queue: 'tiledesk-realtime',
+      prefetch: 50,
+    });
+    expect(configError({ ...base, AMQP_URL: 'http://broker' }).message).toContain('AMQP_URL');
+    const sentinel = loadConfig({
+      ...base,
+      REDIS_SENTINELS: 's1:26379, s2:26379',
+      REDIS_SENTINEL_MASTER: 'mymaster',
+      REDIS_WAIT_REPLICAS: '1',
+    });
+    expect(sentinel.redis).toMatchObject({
+      sentinels: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26379 },
+      ],
+      sentinelMaster: 'mymaster',
+      waitReplicas: 1,
+      waitTimeoutMs: 1000,
+    });
+    expect(configError({ ...base, REDIS_SENTINELS: 's1:26379' }).message).toContain('REDIS_SENTINEL_MASTER');
+    expect(configError({ ...base, REDIS_CLUSTER_NODES: 'n1:7000', REDIS_WAIT_REPLICAS: '1' }).message).toContain('REDIS_WAIT_REPLICAS');
+    expect(loadConfig({ ...base, METRICS_PORT: '0' }).metricsPort).toBe(0);
+  });
+
   it('takes a listen backlog and a drain window, and refuses values out of range', () => {
     expect(loadConfig({ ...base, LISTEN_BACKLOG: '16384' }).listenBacklog).toBe(16_384);
     expect(configError({ ...base, LISTEN_BACKLOG: '0' }).message).toContain('LISTEN_BACKLOG');
