@@ -1,0 +1,257 @@
+import { FatalError, SourceItem } from './backfill-envelope';
+import { AbortedError, HttpDeps, HttpUnreachableError, Limiter, requestWithRetry, RetryOptions, summarizeBody } from './backfill-http';
+import {
+  botItem,
+  isEnabledProject,
+  isLastPage,
+  messageItem,
+  newestMessages,
+  openRequestsQuery,
+  parseArray,
+  parseRequestsPage,
+  projectItem,
+  projectPath,
+  projectsOfMemberships,
+  projectUserItem,
+  requestIdOf,
+  requestItem,
+  UnexpectedShapeError,
+} from './backfill-tiledesk-mapping';
+
+type Doc = Record<string, unknown>;
+
+/** A read that failed for good (403, 404, 5xx after the retries): reported, and the run goes on. */
+export class ReadFailure extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReadFailure';
+  }
+}
+
+/**
+ * The Tiledesk REST API as the backfill reads it: `Authorization: JWT <token>`, at most `concurrency`
+ * reads in flight, retries from backfill-http. An unreachable API or a refused token ends the run (every
+ * later read would fail the same way): the first such error aborts the reads still queued.
+ */
+export class TiledeskApi {
+  private readonly limiter: Limiter;
+  private readonly abortController = new AbortController();
+  private fatalError: FatalError | null = null;
+  /** Reads that answered (for the progress line). */
+  reads = 0;
+
+  constructor(
+    readonly baseUrl: string,
+    private readonly token: string,
+    concurrency: number,
+    private readonly retry: RetryOptions,
+    private readonly deps: HttpDeps,
+  ) {
+    this.limiter = new Limiter(concurrency);
+  }
+
+  get fatal(): FatalError | null {
+    return this.fatalError;
+  }
+
+  url(path: string): string {
+    return `${this.baseUrl}${path}`;
+  }
+
+  /** GETs a path and resolves with its JSON; ReadFailure or FatalError otherwise. */
+  async get(path: string): Promise<unknown> {
+    const url = this.url(path);
+    try {
+      const answer = await this.limiter.run(() =>
+        requestWithRetry(
+          { method: 'GET', url, headers: { authorization: `JWT ${this.token}`, accept: 'application/json' } },
+          this.retry,
+          this.deps,
+          this.abortController.signal,
+        ),
+      );
+      this.reads++;
+      if (answer.status === 401) {
+        throw this.stop(new FatalError(`the Tiledesk API refused the token (HTTP 401) at GET ${url}: give a valid user JWT with --token`));
+      }
+      if (answer.status < 200 || answer.status > 299) {
+        throw new ReadFailure(`GET ${url}: HTTP ${answer.status}${summarizeBody(answer.json, answer.text)}`);
+      }
+      if (answer.json === undefined) throw new ReadFailure(new UnexpectedShapeError(url, 'JSON').message);
+      return answer.json;
+    } catch (err) {
+      if (err instanceof AbortedError && this.fatalError) throw this.fatalError;
+      if (err instanceof HttpUnreachableError) {
+        if (err.status === undefined)
+          throw this.stop(new FatalError(`cannot reach the Tiledesk API at ${url}: ${err.reason} (after ${err.attempts} attempts)`));
+        throw new ReadFailure(`GET ${url}: ${err.reason}, still after ${err.attempts} attempts`);
+      }
+      throw err;
+    }
+  }
+
+  /** Stops every read still queued or in flight (the run is over). */
+  abort(): void {
+    this.abortController.abort();
+    this.limiter.abort();
+  }
+
+  private stop(err: FatalError): FatalError {
+    this.fatalError ??= err;
+    this.abort();
+    return this.fatalError;
+  }
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** A promise that never rejects: reads are started ahead of their turn and must not reject unobserved. */
+function settle<T>(p: Promise<T>): Promise<Settled<T>> {
+  return p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+}
+
+/** A failed read as an item (its events are unknown), or the error again when it ends the run. */
+function failedRead(error: unknown, type: string, origin: string): SourceItem {
+  if (error instanceof ReadFailure || error instanceof UnexpectedShapeError) {
+    return { ok: false, type, origin, problem: error.message, readFailure: true };
+  }
+  throw error;
+}
+
+export interface TiledeskSourceOptions {
+  /** Newest messages per open request (0: none read). */
+  messages: number;
+  /** Called once the projects are known (for the progress line). */
+  onProjects?: (count: number) => void;
+}
+
+/**
+ * Every envelope of the API in the order of ingest.md §3: all projects first, then for each enabled
+ * project its members, its open requests, their newest messages and its bots. A project's members and
+ * bots and the messages of each page of requests are read ahead (within the concurrency cap) while the
+ * earlier envelopes are being sent.
+ */
+export async function* tiledeskItems(api: TiledeskApi, options: TiledeskSourceOptions): AsyncGenerator<SourceItem> {
+  const listPath = '/projects/';
+  const listUrl = api.url(listPath);
+  let memberships: Doc[];
+  try {
+    memberships = parseArray(await api.get(listPath), listUrl, 'project_users');
+  } catch (err) {
+    // Nothing can be read without the list of projects.
+    if (err instanceof ReadFailure || err instanceof UnexpectedShapeError) throw new FatalError(err.message);
+    throw err;
+  }
+  const projects = projectsOfMemberships(memberships);
+  options.onProjects?.(projects.length);
+  for (const p of projects) yield projectItem(p, `GET ${listUrl} project ${String(p._id)}`);
+  for (const p of projects) {
+    if (isEnabledProject(p)) yield* projectItems(api, String(p._id), options);
+  }
+}
+
+async function* projectItems(api: TiledeskApi, projectId: string, options: TiledeskSourceOptions): AsyncGenerator<SourceItem> {
+  const membersPath = `${projectPath(projectId, 'project_users')}/`;
+  const botsPath = projectPath(projectId, 'faq_kb');
+  const members = settle(api.get(membersPath));
+  const bots = settle(api.get(botsPath));
+
+  const m = await members;
+  const membersUrl = api.url(membersPath);
+  if (!m.ok) yield failedRead(m.error, 'project_user.update', `GET ${membersUrl}`);
+  else {
+    try {
+      for (const pu of parseArray(m.value, membersUrl, 'project_users'))
+        yield projectUserItem(pu, `GET ${membersUrl} _id ${String(pu._id)}`);
+    } catch (err) {
+      yield failedRead(err, 'project_user.update', `GET ${membersUrl}`);
+    }
+  }
+
+  // Messages of each page of requests are read while the following pages are.
+  const messageReads: Array<{ url: string; read: Promise<Settled<unknown>> }> = [];
+  for await (const item of openRequestItems(api, projectId)) {
+    if (item.ok && options.messages > 0) {
+      const requestId = requestIdOf(item.envelope.data);
+      if (requestId !== undefined) {
+        const path = projectPath(projectId, 'requests', requestId, 'messages');
+        messageReads.push({ url: api.url(path), read: settle(api.get(path)) });
+      }
+    }
+    yield item;
+  }
+  for (const { url, read } of messageReads) {
+    const r = await read;
+    if (!r.ok) {
+      yield failedRead(r.error, 'message.create', `GET ${url}`);
+      continue;
+    }
+    try {
+      for (const msg of newestMessages(parseArray(r.value, url, 'messages'), options.messages)) {
+        yield messageItem(msg, `GET ${url} _id ${String(msg._id)}`);
+      }
+    } catch (err) {
+      yield failedRead(err, 'message.create', `GET ${url}`);
+    }
+  }
+
+  const b = await bots;
+  const botsUrl = api.url(botsPath);
+  if (!b.ok) yield failedRead(b.error, 'faqbot.update', `GET ${botsUrl}`);
+  else {
+    try {
+      for (const bot of parseArray(b.value, botsUrl, 'bots')) yield botItem(bot, `GET ${botsUrl} _id ${String(bot._id)}`);
+    } catch (err) {
+      yield failedRead(err, 'faqbot.update', `GET ${botsUrl}`);
+    }
+  }
+}
+
+/** At most this many passes over the pages when the count moves while they are read. */
+const MAX_PASSES = 3;
+
+/**
+ * The project's open requests, page by page, each once. Pages are skip/limit over a live collection: a
+ * request closed while the pages are read shifts the later ones back by one, so one could be missed; when
+ * the count moved during a pass, another pass picks up what the first did not see.
+ */
+async function* openRequestItems(api: TiledeskApi, projectId: string): AsyncGenerator<SourceItem> {
+  const seen = new Set<string>();
+  const base = projectPath(projectId, 'requests');
+  for (let pass = 0; pass < MAX_PASSES; pass++) {
+    let firstCount: number | undefined;
+    let lastCount: number | undefined;
+    let maxPages = Number.POSITIVE_INFINITY;
+    for (let page = 0; page < maxPages; page++) {
+      const path = base + openRequestsQuery(page);
+      const url = api.url(path);
+      let parsed;
+      try {
+        parsed = parseRequestsPage(await api.get(path), url);
+      } catch (err) {
+        // A page that cannot be read ends this project's requests: the later pages depend on its place.
+        yield failedRead(err, 'request.update', `GET ${url}`);
+        return;
+      }
+      if (firstCount === undefined) {
+        firstCount = parsed.count;
+        // A count that keeps growing must not page forever.
+        maxPages = Math.ceil(parsed.count / Math.max(1, parsed.perPage)) + 10;
+      }
+      lastCount = parsed.count;
+      for (const r of parsed.requests) {
+        const id = typeof r._id === 'string' ? r._id : undefined;
+        if (id !== undefined) {
+          if (seen.has(id)) continue;
+          seen.add(id);
+        }
+        yield requestItem(r, `GET ${url} _id ${String(r._id)}`);
+      }
+      if (isLastPage(page, parsed)) break;
+    }
+    if (firstCount === lastCount) return;
+  }
+}
