@@ -116,7 +116,9 @@ export function retryDelayMs(
 
 /** A one-line reason for a failed fetch: the system error code and address when Node gives them. */
 export function describeNetworkError(err: unknown): string {
-  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return 'no answer in time';
+  // DOMException (the timeout signal's reason) is not an Error in every realm: go by its name.
+  const name = (err as { name?: unknown } | null)?.name;
+  if (name === 'TimeoutError' || name === 'AbortError') return 'no answer in time';
   const cause = (err as { cause?: unknown } | null)?.cause;
   const inner = cause instanceof Error ? cause : err instanceof Error ? err : null;
   if (!inner) return String(err);

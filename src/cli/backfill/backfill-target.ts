@@ -60,8 +60,9 @@ export class IngestTarget {
         return;
       }
       if (answer.status !== 400 && answer.status !== 413) throw this.unexpected(answer);
-      const error = (answer.json as { error?: { index?: unknown; message?: unknown } } | undefined)?.error;
-      const index = error?.index;
+      const error = (answer.json as { error?: { index?: unknown; field?: unknown; message?: unknown } } | undefined)?.error;
+      // A 413 names an event by index *and* field (its `data`); a batch over INGEST_MAX_BATCH has an index but no field.
+      const index = answer.status === 400 || typeof error?.field === 'string' ? error?.index : undefined;
       const reason = typeof error?.message === 'string' ? error.message.replace(/^event \d+( \([^)]*\))?: /, '') : `HTTP ${answer.status}`;
       if (typeof index === 'number' && Number.isInteger(index) && index >= 0 && index < pending.length) {
         // The service names the event it refused: the others were not applied, send them again without it.

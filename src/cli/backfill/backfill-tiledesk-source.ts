@@ -15,6 +15,7 @@ import {
   projectUserItem,
   requestIdOf,
   requestItem,
+  REQUESTS_PAGE_LIMIT,
   UnexpectedShapeError,
 } from './backfill-tiledesk-mapping';
 
@@ -124,8 +125,8 @@ function failedRead(error: unknown, type: string, origin: string): SourceItem {
 export interface TiledeskSourceOptions {
   /** Newest messages per open request (0: none read). */
   messages: number;
-  /** Called once the projects are known (for the progress line). */
-  onProjects?: (count: number) => void;
+  /** Requests per page (default and largest: Tiledesk's 100). */
+  pageLimit?: number;
 }
 
 /**
@@ -146,7 +147,6 @@ export async function* tiledeskItems(api: TiledeskApi, options: TiledeskSourceOp
     throw err;
   }
   const projects = projectsOfMemberships(memberships);
-  options.onProjects?.(projects.length);
   for (const p of projects) yield projectItem(p, `GET ${listUrl} project ${String(p._id)}`);
   for (const p of projects) {
     if (isEnabledProject(p)) yield* projectItems(api, String(p._id), options);
@@ -173,7 +173,7 @@ async function* projectItems(api: TiledeskApi, projectId: string, options: Tiled
 
   // Messages of each page of requests are read while the following pages are.
   const messageReads: Array<{ url: string; read: Promise<Settled<unknown>> }> = [];
-  for await (const item of openRequestItems(api, projectId)) {
+  for await (const item of openRequestItems(api, projectId, options.pageLimit ?? REQUESTS_PAGE_LIMIT)) {
     if (item.ok && options.messages > 0) {
       const requestId = requestIdOf(item.envelope.data);
       if (requestId !== undefined) {
@@ -218,7 +218,7 @@ const MAX_PASSES = 3;
  * request closed while the pages are read shifts the later ones back by one, so one could be missed; when
  * the count moved during a pass, another pass picks up what the first did not see.
  */
-async function* openRequestItems(api: TiledeskApi, projectId: string): AsyncGenerator<SourceItem> {
+async function* openRequestItems(api: TiledeskApi, projectId: string, pageLimit: number): AsyncGenerator<SourceItem> {
   const seen = new Set<string>();
   const base = projectPath(projectId, 'requests');
   for (let pass = 0; pass < MAX_PASSES; pass++) {
@@ -226,7 +226,7 @@ async function* openRequestItems(api: TiledeskApi, projectId: string): AsyncGene
     let lastCount: number | undefined;
     let maxPages = Number.POSITIVE_INFINITY;
     for (let page = 0; page < maxPages; page++) {
-      const path = base + openRequestsQuery(page);
+      const path = base + openRequestsQuery(page, pageLimit);
       const url = api.url(path);
       let parsed;
       try {
