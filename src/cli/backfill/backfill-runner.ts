@@ -81,7 +81,9 @@ export async function runBackfill(options: BackfillOptions, io: BackfillIo): Pro
   try {
     if (!options.dryRun) await target.check();
     const source: AsyncGenerator<SourceItem> =
-      options.source.kind === 'file' ? readJsonlFile(options.source.path) : tiledeskItems(api!, { messages: options.messages });
+      options.source.kind === 'file'
+        ? readJsonlFile(options.source.path)
+        : tiledeskItems(api!, { messages: options.messages, readAhead: 2 * options.concurrency });
     for await (const item of source) {
       if (!item.ok) {
         if (item.readFailure) counter.readFailed(item.problem);

@@ -137,6 +137,29 @@ describe('tiledeskItems', () => {
     ]);
   });
 
+  it('reads messages only a window ahead of sending them', async () => {
+    const requests = Array.from({ length: 30 }, (_, i) => req('p1', i));
+    const f = fakeApi({
+      '/projects/': () => json([{ _id: 'm1', id_project: proj('p1') }]),
+      '/p1/project_users/': () => json([]),
+      '/p1/requests': pages(() => requests),
+      '/p1/faq_kb': () => json([]),
+      ...Object.fromEntries(requests.map((_, n) => [`/p1/requests/support-group-p1-${n}/messages`, () => json([msg('p1', n, 0)])])),
+    });
+    const messageCalls = () => f.calls.filter((c) => c.url.endsWith('/messages')).length;
+    const seen: Array<[string, number]> = [];
+    for await (const item of tiledeskItems(f.api, { messages: 10, readAhead: 3 })) {
+      // Let every read that was started answer before looking.
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      seen.push([item.type, messageCalls()]);
+    }
+    const lastRequest = seen.filter(([t]) => t === 'request.update').at(-1)!;
+    const firstMessage = seen.find(([t]) => t === 'message.create')!;
+    expect(lastRequest[1]).toBe(3);
+    expect(firstMessage[1]).toBe(4);
+    expect(seen.filter(([t]) => t === 'message.create')).toHaveLength(30);
+  });
+
   it('reports a read that fails for good and goes on with the rest', async () => {
     const f = fakeApi({
       '/projects/': () => json([{ _id: 'm1', id_project: proj('p1') }]),

@@ -127,6 +127,38 @@ export interface TiledeskSourceOptions {
   messages: number;
   /** Requests per page (default and largest: Tiledesk's 100). */
   pageLimit?: number;
+  /** Message reads started ahead of their turn (default 8); each holds one request's messages until sent. */
+  readAhead?: number;
+}
+
+/** GETs of paths in a fixed order, at most `window` of them started and not yet taken. */
+class ReadAhead {
+  private readonly waiting: string[] = [];
+  private readonly started: Array<{ url: string; read: Promise<Settled<unknown>> }> = [];
+
+  constructor(
+    private readonly api: TiledeskApi,
+    private readonly window: number,
+  ) {}
+
+  push(path: string): void {
+    this.waiting.push(path);
+    this.fill();
+  }
+
+  async *drain(): AsyncGenerator<{ url: string; result: Settled<unknown> }> {
+    for (let next = this.started.shift(); next; next = this.started.shift()) {
+      this.fill();
+      yield { url: next.url, result: await next.read };
+    }
+  }
+
+  private fill(): void {
+    while (this.started.length < this.window && this.waiting.length > 0) {
+      const path = this.waiting.shift()!;
+      this.started.push({ url: this.api.url(path), read: settle(this.api.get(path)) });
+    }
+  }
 }
 
 /**
@@ -171,20 +203,18 @@ async function* projectItems(api: TiledeskApi, projectId: string, options: Tiled
     }
   }
 
-  // Messages of each page of requests are read while the following pages are.
-  const messageReads: Array<{ url: string; read: Promise<Settled<unknown>> }> = [];
+  // The messages come after every request of the project (ingest.md §3), and a request's messages can be large:
+  // only a window of reads runs ahead (some while the requests are still being read), so memory stays bounded
+  // by the window, not by the project.
+  const messages = new ReadAhead(api, Math.max(1, options.readAhead ?? 8));
   for await (const item of openRequestItems(api, projectId, options.pageLimit ?? REQUESTS_PAGE_LIMIT)) {
     if (item.ok && options.messages > 0) {
       const requestId = requestIdOf(item.envelope.data);
-      if (requestId !== undefined) {
-        const path = projectPath(projectId, 'requests', requestId, 'messages');
-        messageReads.push({ url: api.url(path), read: settle(api.get(path)) });
-      }
+      if (requestId !== undefined) messages.push(projectPath(projectId, 'requests', requestId, 'messages'));
     }
     yield item;
   }
-  for (const { url, read } of messageReads) {
-    const r = await read;
+  for await (const { url, result: r } of messages.drain()) {
     if (!r.ok) {
       yield failedRead(r.error, 'message.create', `GET ${url}`);
       continue;
