@@ -141,4 +141,16 @@ describe("AMQP: consuming Tiledesk's fan-out with two replicas", () => {
     const stored = new Set(snapshot.map((r) => r.request_id));
     expect([...first, ...second].filter((id) => !stored.has(id))).toEqual([]);
   });
+
+  it('sets its consumer up again when the broker cancels it (the queue deleted under it)', async () => {
+    const P = `amqp-cancel-${Date.now()}`;
+    await fanout.publish('project_user_update', { updatedProject_userPopulated: f.projectUser(P, 'owner', 'owner') });
+    const [onA, onB] = await watch(P, `/${P}/requests`);
+    await fanout.deleteQueue(QUEUE);
+    // The replicas declare and bind it again on their own: what is published from then on reaches them.
+    await until(async () => (await fanout.consumers(QUEUE)) === 2, 'both replicas to consume the queue again', 20_000);
+    await fanout.publish('request_create', f.request(P, 'after-cancel', { status: 100 }));
+    for (const c of [onA, onB]) await c.waitFrame((fr) => fr.payload.message?.request_id === 'after-cancel', 0, 15_000);
+    for (const r of [a, b]) expect((await r.readyz()).body.checks.amqp).toBe(true);
+  });
 });

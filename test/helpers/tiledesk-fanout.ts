@@ -40,6 +40,20 @@ export class TiledeskFanout {
     return (await this.channel.checkQueue(queue)).messageCount;
   }
 
+  /** Consumers of a queue (0 when it does not exist). */
+  async consumers(queue: string): Promise<number> {
+    // checkQueue on a missing queue closes the channel: ask on a channel of its own.
+    const ch = await this.connection.createChannel();
+    ch.on('error', () => undefined);
+    try {
+      return (await ch.checkQueue(queue)).consumerCount;
+    } catch {
+      return 0;
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+  }
+
   async deleteQueue(queue: string): Promise<void> {
     await this.channel.deleteQueue(queue);
   }

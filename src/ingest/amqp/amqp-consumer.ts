@@ -16,11 +16,18 @@ export interface AmqpConsumerOptions {
   prefetch: number;
 }
 
-/** Redis or the bus away: the message is fine and will apply once they are back. */
+/**
+ * Redis or the bus away, or Redis refusing writes for a while (MISCONF, NOAUTH after a password change, OOM, too many
+ * clients: ioredis's ReplyError): the message is fine and will apply once Redis is back.
+ */
 function isTransient(err: unknown): boolean {
   const name = (err as Error | undefined)?.name;
-  return name === 'EngineUnavailableError' || name === 'BusUnavailableError';
+  return name === 'EngineUnavailableError' || name === 'BusUnavailableError' || name === 'ReplyError';
 }
+
+/** Reconnect delays: 1 s, doubling up to 30 s while the broker stays away; back to 1 s once connected. */
+const RECONNECT_MIN_S = 1;
+const RECONNECT_MAX_S = 30;
 
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 2000;
@@ -43,6 +50,8 @@ export class AmqpConsumer {
   private channel: ChannelWrapper | null = null;
   private consuming = false;
   private stopping = false;
+  /** The channel and consumer of the current connection, to cancel on stop. */
+  private current: { ch: Channel; tag: string } | null = null;
   private readonly inflight = new Set<Promise<void>>();
 
   constructor(
@@ -59,15 +68,25 @@ export class AmqpConsumer {
 
   start(): void {
     if (this.connection) return;
-    const connection = amqp.connect([this.opts.url], { heartbeatIntervalInSeconds: 10, reconnectTimeInSeconds: 1 });
+    const connection = amqp.connect([this.opts.url], { heartbeatIntervalInSeconds: 10, reconnectTimeInSeconds: RECONNECT_MIN_S });
     this.connection = connection;
-    connection.on('connect', () => this.log.info({ queue: this.opts.queue }, 'amqp connected'));
+    const backOff = () => {
+      connection.reconnectTimeInSeconds = Math.min(RECONNECT_MAX_S, connection.reconnectTimeInSeconds * 2);
+    };
+    connection.on('connect', () => {
+      connection.reconnectTimeInSeconds = RECONNECT_MIN_S;
+      this.log.info({ queue: this.opts.queue }, 'amqp connected');
+    });
     connection.on('disconnect', ({ err }: { err?: Error }) => {
       this.consuming = false;
-      if (!this.stopping) this.log.warn({ err: err?.message }, 'amqp connection lost; reconnecting');
+      if (!this.stopping)
+        this.log.warn({ err: err?.message, retryInS: connection.reconnectTimeInSeconds }, 'amqp connection lost; reconnecting');
+      backOff();
     });
     connection.on('connectFailed', ({ err }: { err?: Error }) => {
-      if (!this.stopping) this.log.warn({ err: err?.message }, 'amqp connection failed; retrying');
+      if (!this.stopping)
+        this.log.warn({ err: err?.message, retryInS: connection.reconnectTimeInSeconds }, 'amqp connection failed; retrying');
+      backOff();
     });
     this.channel = connection.createChannel({ json: false, setup: (ch: Channel) => this.setup(ch) });
     // The wrapper reports a setup that failed (a broker refusing the declarations) here; it retries on reconnect.
@@ -78,7 +97,8 @@ export class AmqpConsumer {
   async stop(): Promise<void> {
     this.stopping = true;
     this.consuming = false;
-    await this.channel?.cancelAll().catch(() => undefined);
+    const current = this.current;
+    if (current) await current.ch.cancel(current.tag).catch(() => undefined);
     await Promise.allSettled([...this.inflight]);
     await this.channel?.close().catch(() => undefined);
     await this.connection?.close().catch(() => undefined);
@@ -90,20 +110,37 @@ export class AmqpConsumer {
     await ch.assertQueue(this.opts.queue, { durable: true });
     await ch.bindQueue(this.opts.queue, TILEDESK_EXCHANGE, '');
     await ch.prefetch(this.opts.prefetch);
-    await ch.consume(
+    // Messages in hand when their channel closes go back to the queue: their retries stop (see handle).
+    let open = true;
+    ch.once('close', () => (open = false));
+    const { consumerTag } = await ch.consume(
       this.opts.queue,
       (msg) => {
-        if (!msg) return; // the broker cancelled the consumer (queue deleted): the next reconnect sets it up again
-        const done = this.handle(ch, msg);
+        if (!msg) {
+          // The broker cancelled the consumer (the queue was deleted, or moved on a failover) while the connection
+          // stays up: reconnect, so that the queue is declared, bound and consumed again (the channel wrapper sets
+          // a channel up only on a connect).
+          this.consuming = false;
+          this.log.warn({ queue: this.opts.queue }, 'amqp consumer cancelled by the broker; setting it up again');
+          if (!this.stopping) this.connection?.reconnect();
+          return;
+        }
+        const done = this.handle(ch, msg, () => open).catch((err: unknown) => {
+          // A bug must cost this message, never the process or a prefetch slot.
+          this.log.error({ err, routingKey: msg.fields.routingKey }, 'amqp message handling failed; rejected');
+          settle(() => ch.nack(msg, false, false));
+        });
         this.inflight.add(done);
         void done.finally(() => this.inflight.delete(done));
       },
       { noAck: false },
     );
+    this.current = { ch, tag: consumerTag };
     this.consuming = true;
   }
 
-  private async handle(ch: Channel, msg: ConsumeMessage): Promise<void> {
+  /** `open`: false once the message's channel closed (the broker has put the message back in the queue). */
+  private async handle(ch: Channel, msg: ConsumeMessage, open: () => boolean): Promise<void> {
     const key = msg.fields.routingKey;
     let body: unknown;
     try {
@@ -129,6 +166,7 @@ export class AmqpConsumer {
         settle(() => ch.ack(msg));
         return;
       } catch (err) {
+        if (!open()) return; // redelivered, maybe to another replica: this loop must not go on beside it
         if (this.stopping || (!isTransient(err) && attempt >= MAX_ATTEMPTS)) {
           if (this.stopping) {
             // Back in the queue for a replica that stays (or for this one after its restart).
