@@ -68,6 +68,7 @@ prints as 1e+06 from a million up: whole numbers are printed as integers, fracti
 {{- with .Values.secrets.globalSecret }}{{ $_ := set $data "GLOBAL_SECRET" . }}{{ end -}}
 {{- with .Values.secrets.globalSecretOrPubKey }}{{ $_ := set $data "GLOBAL_SECRET_OR_PUB_KEY" . }}{{ end -}}
 {{- with .Values.secrets.ingestToken }}{{ $_ := set $data "INGEST_TOKEN" . }}{{ end -}}
+{{- with .Values.secrets.amqpUrl }}{{ $_ := set $data "AMQP_URL" . }}{{ end -}}
 {{- if has .Values.redis.mode (list "url" "sentinel") -}}
 {{- with .Values.redis.url }}{{ $_ := set $data "REDIS_URL" . }}{{ end -}}
 {{- end -}}
