@@ -27,6 +27,12 @@ const fraction = z
   .transform(Number)
   .pipe(z.number().gt(0, { message: 'must be more than 0' }).lt(1, { message: 'must be less than 1' }));
 
+/** `host:port,host:port,…` (REDIS_CLUSTER_NODES, REDIS_SENTINELS); parsed by hostPorts(). */
+const hostPortList = z
+  .string()
+  .regex(/^\s*[^\s,:]+:\d+\s*(,\s*[^\s,:]+:\d+\s*)*$/, { message: 'must be a comma-separated list of host:port' })
+  .optional();
+
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -66,14 +72,8 @@ const envSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//, { message: 'must be a redis:// or rediss:// URL' })
     .optional(),
-  REDIS_CLUSTER_NODES: z
-    .string()
-    .regex(/^\s*[^\s,:]+:\d+\s*(,\s*[^\s,:]+:\d+\s*)*$/, { message: 'must be a comma-separated list of host:port' })
-    .optional(),
-  REDIS_SENTINELS: z
-    .string()
-    .regex(/^\s*[^\s,:]+:\d+\s*(,\s*[^\s,:]+:\d+\s*)*$/, { message: 'must be a comma-separated list of host:port' })
-    .optional(),
+  REDIS_CLUSTER_NODES: hostPortList,
+  REDIS_SENTINELS: hostPortList,
   REDIS_SENTINEL_MASTER: optionalText,
   REDIS_WAIT_REPLICAS: int(0, 16).default(0),
   REDIS_WAIT_TIMEOUT_MS: int(1, 60_000).default(1000),

@@ -7,6 +7,15 @@ import { EVENT_TYPES, IngestValidationError, TYPE_ALIASES, ValidatedEvent, valid
 import { KeyedSerializer, runBatch } from './keyed-serializer';
 import { IngestTransport, ServiceMetrics } from '../ops/service-metrics';
 
+/**
+ * An apply that failed because the engine or the bus is away, not because of the event: the transports keep the
+ * event and try again (the stream leaves it pending, AMQP retries it in place) instead of counting it against it.
+ */
+export function isEngineOutage(err: unknown): boolean {
+  const name = (err as Error | undefined)?.name;
+  return name === 'EngineUnavailableError' || name === 'BusUnavailableError';
+}
+
 export interface IngestResult {
   /** Events that changed the read model and were published. */
   accepted: number;

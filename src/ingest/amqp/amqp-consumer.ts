@@ -3,7 +3,7 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import { ServiceMetrics } from '../../ops/service-metrics';
 import { EVENT_TYPES, IngestValidationError, TYPE_ALIASES } from '../event-validation';
-import { IngestPipeline } from '../ingest-pipeline.service';
+import { IngestPipeline, isEngineOutage } from '../ingest-pipeline.service';
 
 /** Tiledesk's realtime fan-out exchange: declared `fanout`, not durable, exactly as Tiledesk declares it. */
 export const TILEDESK_EXCHANGE = 'ws';
@@ -21,8 +21,7 @@ export interface AmqpConsumerOptions {
  * clients: ioredis's ReplyError): the message is fine and will apply once Redis is back.
  */
 function isTransient(err: unknown): boolean {
-  const name = (err as Error | undefined)?.name;
-  return name === 'EngineUnavailableError' || name === 'BusUnavailableError' || name === 'ReplyError';
+  return isEngineOutage(err) || (err as Error | undefined)?.name === 'ReplyError';
 }
 
 /** Reconnect delays: 1 s, doubling up to 30 s while the broker stays away; back to 1 s once connected. */

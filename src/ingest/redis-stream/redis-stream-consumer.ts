@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { RedisClient, RedisConnections } from '../../engine/redis-connections';
 import { IngestValidationError, ValidatedEvent } from '../event-validation';
-import { IngestPipeline } from '../ingest-pipeline.service';
+import { IngestPipeline, isEngineOutage } from '../ingest-pipeline.service';
 import { KeyedSerializer, runBatch } from '../keyed-serializer';
 import { StreamEntry, fieldValue, flatRecord, numberOrNull, parseAutoClaim, parseReadGroup } from './stream-replies';
 
@@ -57,12 +57,6 @@ class EntryApplyError extends Error {
 
 /** Attempts at an entry that fails for a reason other than an outage before it goes to the dead-letter stream. */
 const MAX_APPLY_ATTEMPTS = 5;
-
-/** Redis or the bus away: the entry is fine and will apply once they are back, however long that takes. */
-function isTransient(err: unknown): boolean {
-  const name = (err as Error | undefined)?.name;
-  return name === 'EngineUnavailableError' || name === 'BusUnavailableError';
-}
 
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 2000;
@@ -366,7 +360,7 @@ export class RedisStreamConsumer {
    * MAX_APPLY_ATTEMPTS the entry goes to the dead-letter stream.
    */
   private async failed(id: string, raw: string, err: unknown): Promise<void> {
-    if (isTransient(err)) throw new EntryApplyError(id, err);
+    if (isEngineOutage(err)) throw new EntryApplyError(id, err);
     const failures = (this.applyFailures.get(id) ?? 0) + 1;
     if (failures < MAX_APPLY_ATTEMPTS) {
       this.applyFailures.set(id, failures);
