@@ -21,6 +21,8 @@ class StuckSocket extends EventEmitter {
     this.writableLength += data.length;
     return false;
   }
+  cork(): void {}
+  uncork(): void {}
   drain(): void {
     this.writableLength = 0;
     this.emit('drain');

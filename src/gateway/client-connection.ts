@@ -5,6 +5,7 @@ import { OutboundFrame } from '../fanout/outbound-frame';
 import { FrameSink, ProjectSeat, Subscription } from '../fanout/subscription-registry';
 import { FrameRateLimiter } from '../limits/frame-rate-limiter';
 import type { FrameActionOut } from '../ops/service-metrics';
+import { HeldWrites, TurnWrites } from './turn-writes';
 
 /**
  * The action of a frame the service built: every server frame is `{"action":"<action>",...}` (protocol/frames.ts
@@ -32,8 +33,15 @@ export const CLOSE_SLOW_CONSUMER = 1013;
  */
 const MAX_OVERSIZED_TOPICS = 4;
 
+/**
+ * Held frames are handed to the kernel early, within the turn, once they reach this many bytes (or a quarter of
+ * WS_MAX_BUFFERED_BYTES, if less): a big batch still leaves in few system calls, the kernel takes what it can
+ * while the turn goes on, and data held here never weighs much against the cap.
+ */
+const FLUSH_EARLY_BYTES = 64 * 1024;
+
 /** One authenticated WebSocket and what the service keeps about it. */
-export class ClientConnection implements FrameSink {
+export class ClientConnection implements FrameSink, HeldWrites {
   readonly subscriptions = new Map<string, Subscription>();
   readonly seats = new Map<string, ProjectSeat>();
   /** Something arrived since the last heartbeat sweep. */
@@ -42,6 +50,10 @@ export class ClientConnection implements FrameSink {
   private readonly oversized = new Map<string, number>();
   /** Their sum: how far the unsent data may pass the cap until the socket drains. */
   private allowance = 0;
+  /** The socket is corked with frames of this turn (see TurnWrites); `heldBytes` of them since the last flush. */
+  private holding = false;
+  private heldBytes = 0;
+  private readonly flushEarlyBytes: number;
 
   /**
    * `socket`: the upgraded TCP socket under `ws`. Every data frame is written to it directly as an
@@ -61,7 +73,11 @@ export class ClientConnection implements FrameSink {
     readonly frameRate: FrameRateLimiter,
     /** Told of every frame written, by its action (the Prometheus counter). */
     private readonly onSent?: (action: FrameActionOut) => void,
-  ) {}
+    /** Coalesces the frames of one turn into one write (see TurnWrites); without it every frame is its own write. */
+    private readonly turn?: TurnWrites,
+  ) {
+    this.flushEarlyBytes = Math.min(FLUSH_EARLY_BYTES, Math.floor(maxBufferedBytes / 4));
+  }
 
   get userId(): string {
     return this.principal.userId;
@@ -79,6 +95,7 @@ export class ClientConnection implements FrameSink {
    * byte has left, so until the socket drains the cap is raised by the largest such frame of each topic (of up
    * to MAX_OVERSIZED_TOPICS). Per topic, not per frame: a client that stops reading and keeps asking for one big
    * snapshot is closed at the third, while one that subscribes to a few big topics at once gets them all.
+   * Frames held for the end of the turn count as unsent: they are.
    */
   send(frame: OutboundFrame | string): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
@@ -90,9 +107,29 @@ export class ClientConnection implements FrameSink {
     }
     const out = typeof frame === 'string' ? OutboundFrame.of(frame) : frame;
     const { wire, topic } = out;
+    if (this.turn && !this.holding) {
+      this.socket.cork();
+      this.holding = true;
+      this.turn.hold(this);
+    }
     this.socket.write(wire);
+    if (this.holding && (this.heldBytes += wire.length) >= this.flushEarlyBytes) {
+      // Uncorked and corked again: what is held goes now, and the rest of the turn is held anew.
+      this.heldBytes = 0;
+      this.socket.uncork();
+      this.socket.cork();
+      this.turn!.wroteEarly();
+    }
     this.onSent?.(actionOf(out.payload));
     if (wire.length > this.maxBufferedBytes && this.socket.writableNeedDrain) this.allow(topic, wire.length);
+  }
+
+  /** End of the turn: every frame held leaves in one write (ws's own frames of the turn with them, in order). */
+  release(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    this.heldBytes = 0;
+    this.socket.uncork();
   }
 
   private allow(topic: string, size: number): void {

@@ -15,6 +15,7 @@ import { ReadinessService } from '../ops/readiness.service';
 import { FrameActionOut, ServiceMetrics } from '../ops/service-metrics';
 import { PING_FRAME, PONG_FRAME, errorFrame, meFrame, parseClientFrame } from '../protocol/frames';
 import { ClientConnection } from './client-connection';
+import { TurnWrites } from './turn-writes';
 
 const PING = OutboundFrame.of(PING_FRAME);
 const PONG = OutboundFrame.of(PONG_FRAME);
@@ -45,6 +46,8 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
   private readonly rateLimited: OutboundFrame;
   /** Frames out, counted by action (one closure shared by every connection). */
   private readonly countOut = (action: FrameActionOut): void => this.metrics.framesOut.inc({ action });
+  /** The frames each connection gets in one event-loop turn leave in one write. */
+  private readonly turn = new TurnWrites((n) => this.metrics.socketWrites.inc(n));
 
   constructor(
     private readonly fanout: FanoutService,
@@ -91,6 +94,7 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnMo
       },
       new FrameRateLimiter(framesPerS, framesBurst, Date.now()),
       this.countOut,
+      this.turn,
     );
     this.connections.add(conn);
     ws.on('message', (data: RawData, isBinary: boolean) => {

@@ -78,6 +78,11 @@ export class ServiceMetrics {
     labelNames: ['action'] as const,
     registers: [this.registry],
   });
+  readonly socketWrites = new Counter({
+    name: 'realtime_socket_writes_total',
+    help: 'Writes of outbound frames handed to the kernel: the frames one connection gets in one event-loop turn go in one write (frames out / writes = frames per system call)',
+    registers: [this.registry],
+  });
   readonly eventsIngested = new Counter({
     name: 'realtime_events_ingested_total',
     help: 'Domain events ingested, by transport, event type and outcome',
