@@ -23,4 +23,11 @@ export abstract class Bus {
    * confirmed its joined channels after a reconnect (readiness).
    */
   abstract get connected(): boolean;
+  /**
+   * Moves on every time envelopes of a joined project may have been missed (a lost connection or subscription),
+   * reconnected or not: what was kept up to date by envelopes before is not known to be up to date after.
+   */
+  get epoch(): number {
+    return 0;
+  }
 }

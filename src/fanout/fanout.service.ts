@@ -18,13 +18,14 @@ import { APP_CONFIG } from '../config/config.module';
 import { Change, Envelope } from '../domain/changes';
 import { REQUEST_STATUS, RequestDoc, WireProjectUser, isListed, requestStub } from '../domain/documents';
 import { FrameErrorCode, Method, errorFrame, publishFrame } from '../protocol/frames';
-import { parseTopic, topics } from '../protocol/topic-grammar';
+import { Topic, parseTopic, topics } from '../protocol/topic-grammar';
 import { ConnectionLimits } from '../limits/connection-limits';
-import { ReadModel } from '../store/read-model';
+import { ReadModel, TopicRead } from '../store/read-model';
 import { LOGGER } from '../ops/logger';
 import { ServiceMetrics } from '../ops/service-metrics';
 import { MetricsFeed } from './metrics-feed';
 import { OutboundFrame } from './outbound-frame';
+import { ProjectView } from './project-view';
 import { FrameSink, ProjectSeat, ProjectSubscriptions, Subscription } from './subscription-registry';
 
 /** The shortest time between two reads of a project's parked subscriptions (see retryParked). */
@@ -112,6 +113,7 @@ export class FanoutService {
   private readonly tooManySubscriptions: string;
   private readonly maxSubscriptions: number;
   private readonly metricsFeed: MetricsFeed;
+  private readonly historyRequests: number;
 
   constructor(
     private readonly store: ReadModel,
@@ -125,6 +127,7 @@ export class FanoutService {
     bus.onEnvelope((env) => this.onEnvelope(env));
     this.metricsFeed = new MetricsFeed(store, config.metrics.intervalMs, log, (projectId) => this.metricsWatchers(projectId));
     this.maxSubscriptions = config.limits.maxSubscriptionsPerConn;
+    this.historyRequests = config.history.requests;
     this.tooManySubscriptions = `at most ${this.maxSubscriptions} subscriptions per connection (MAX_SUBSCRIPTIONS_PER_CONN): unsubscribe from one first`;
   }
 
@@ -183,7 +186,7 @@ export class FanoutService {
     try {
       // Joined before the read, so that no envelope applied after the read can be missed.
       if (join) await this.bus.join(topic.projectId);
-      const read = await this.store.readForSubscribe(topic, sink.userId);
+      const read = this.viewRead(project, topic, sink.userId, resync) ?? (await this.readAndLearn(project, topic, sink.userId));
       const seated = seat === undefined || (await seat);
       if (sink.subscriptions.get(topicString) !== held) return; // unsubscribed or closed meanwhile
       if (held.pending === null) return; // a concurrent re-subscribe already answered
@@ -250,6 +253,37 @@ export class FanoutService {
     if (movedOn) this.retryParked(project);
   }
 
+  /**
+   * The read a subscribe gets from the project's view on this replica, when the view can answer it: kept up to
+   * date by every envelope since, under a bus that has missed none. A resync always reads the store (it happens
+   * because something may have been missed).
+   */
+  private viewRead(project: ProjectSubscriptions, topic: Topic, userId: string, resync: boolean): TopicRead | undefined {
+    if (resync || !project.view) return undefined;
+    if (!this.bus.connected || project.viewEpoch !== this.bus.epoch) {
+      project.view = null;
+      return undefined;
+    }
+    const read = project.view.read(topic, userId);
+    if (read) this.metrics.subscribeReads.inc({ source: 'replica' });
+    return read;
+  }
+
+  /** Reads the store, and keeps in the project's view what the read tells, if it was taken where the view stands. */
+  private async readAndLearn(project: ProjectSubscriptions, topic: Topic, userId: string): Promise<TopicRead> {
+    const epoch = this.bus.epoch;
+    const read = await this.store.readForSubscribe(topic, userId);
+    this.metrics.subscribeReads.inc({ source: 'store' });
+    if (!this.bus.connected || epoch !== this.bus.epoch || this.projects.get(topic.projectId) !== project) return read;
+    if (project.view && project.viewEpoch === epoch) {
+      project.view.learn(read, topic, userId);
+    } else {
+      project.view = ProjectView.from(read, topic, userId, project.lastSeq, this.historyRequests);
+      project.viewEpoch = epoch;
+    }
+    return read;
+  }
+
   private snapshotFrame(topicString: string, snapshot: unknown): OutboundFrame {
     const build = () => OutboundFrame.of(publishFrame(topicString, 'CREATE', snapshot), topicString);
     if (typeof snapshot !== 'object' || snapshot === null || !Object.isFrozen(snapshot)) return build();
@@ -281,6 +315,7 @@ export class FanoutService {
   }
 
   private resync(projectId: string, project: ProjectSubscriptions, reason: string): void {
+    project.view = null; // something may have been missed: the view reads the store again
     const subs = [...project.live()];
     // Parked ones too: one that the store could not answer waits for this moment, and a quiet project may send no envelope to wake it.
     for (const sub of project.pending) if (sub.parked) subs.push(sub);
@@ -332,6 +367,7 @@ export class FanoutService {
           env.seq > last ? `gap: seq ${last} then ${env.seq}` : `seq went back from ${last} to ${env.seq}`,
         );
       }
+      if (project.view && (project.viewEpoch !== this.bus.epoch || !project.view.follow(env))) project.view = null;
       let parked = false;
       for (const sub of project.pending) {
         sub.pending!.push(env);

@@ -3,6 +3,7 @@ import { RequestAudience, Scope } from '../access/member-access';
 import { Envelope } from '../domain/changes';
 import { Topic } from '../protocol/topic-grammar';
 import { OutboundFrame } from './outbound-frame';
+import type { ProjectView } from './project-view';
 
 /**
  * A connection's place among a project's connections (MAX_CONN_PER_PROJECT), taken by its first subscription
@@ -79,6 +80,9 @@ export class ProjectSubscriptions {
   size = 0;
   /** The last envelope seq seen for this project; a jump or a step back means frames were missed. */
   lastSeq: number | null = null;
+  /** What subscribes can be answered with without the store (see ProjectView), and the bus epoch it was kept under. */
+  view: ProjectView | null = null;
+  viewEpoch = 0;
   /** When the parked subscriptions were last read again, and the timer of the next round if one is due. */
   parkedRetriedAt = 0;
   parkedRetry: NodeJS.Timeout | null = null;

@@ -83,6 +83,12 @@ export class ServiceMetrics {
     help: 'Writes of outbound frames handed to the kernel: the frames one connection gets in one event-loop turn go in one write (frames out / writes = frames per system call)',
     registers: [this.registry],
   });
+  readonly subscribeReads = new Counter({
+    name: 'realtime_subscribe_reads_total',
+    help: "Snapshots read for subscribes, by source: the store (Redis), or this replica's view of the project kept by envelopes",
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
   readonly eventsIngested = new Counter({
     name: 'realtime_events_ingested_total',
     help: 'Domain events ingested, by transport, event type and outcome',

@@ -70,6 +70,7 @@ export class RedisBus extends Bus {
   /** Rejects the commands in flight when the subscriber connection drops (they would wait for the reconnect). */
   private readonly cutOnClose = new Set<(err: Error) => void>();
   private outage = false;
+  private lossCount = 0;
 
   constructor(
     connections: RedisConnections,
@@ -107,6 +108,15 @@ export class RedisBus extends Bus {
     sub.on('ready', () => this.repair());
     // Reconnect attempts report here; without a listener ioredis prints each one to stderr.
     sub.on('error', (err: Error) => this.log?.debug({ err }, 'redis subscriber connection error'));
+  }
+
+  override get epoch(): number {
+    return this.lossCount;
+  }
+
+  private markLost(s: ChannelState): void {
+    s.lost = true;
+    this.lossCount++;
   }
 
   get connected(): boolean {
@@ -212,7 +222,7 @@ export class RedisBus extends Bus {
       }
     } catch (err) {
       s.dirty = true; // the command may still reach Redis after a reconnect
-      if (s.joins > 0) s.lost = true;
+      if (s.joins > 0) this.markLost(s);
       throw err;
     }
   }
@@ -264,7 +274,7 @@ export class RedisBus extends Bus {
         s.subscribed = false;
         s.dirty = true;
       }
-      if (s.joins > 0) s.lost = true;
+      if (s.joins > 0) this.markLost(s);
     }
     const cut = [...this.cutOnClose];
     this.cutOnClose.clear();
@@ -280,7 +290,7 @@ export class RedisBus extends Bus {
         s.dirty = true;
       }
       if (s.joins > 0) {
-        s.lost = true;
+        this.markLost(s);
         n += 1;
       }
     }

@@ -1,0 +1,138 @@
+import { viewerOf } from '../access/member-access';
+import { Envelope } from '../domain/changes';
+import { ProjectDoc, ProjectUserDoc, RequestDoc, isListed } from '../domain/documents';
+import { Topic } from '../protocol/topic-grammar';
+import { sortNewestFirst } from '../store/apply-plan';
+import { TopicRead } from '../store/read-model';
+
+/**
+ * What one replica knows of a project it has subscribers in, exact at one seq: the project document, the
+ * membership of the users who subscribed (their project_user, or none), and the see-all `/P/requests` list
+ * (the WS_HISTORY_REQUESTS_LIMIT newest listed requests). It answers the subscribes that need nothing else
+ * (`/P/requests` for a member who sees every request, and any subscribe of a non-member or inactive member,
+ * refused from the membership alone) without reading the store.
+ *
+ * Exact by construction: it starts from a store read taken at the seq this replica's envelopes have reached
+ * (nothing delivered since the read, so nothing to replay), then follows every envelope of the project in
+ * order. Whatever it cannot follow exactly it forgets, and the next subscribe that needs it reads the store:
+ * - a change of any project_user forgets every membership (cheap to read again, and a role change, removal or
+ *   re-activation can then never be answered from an older membership);
+ * - a listed request leaving a list that was cut at the limit leaves a hole the envelopes cannot fill: the list
+ *   is forgotten (a list that held every listed request stays whole, since every newcomer arrives by envelope);
+ * - an envelope that does not follow the last one (a gap, or a store that went back), a resync, or a bus that
+ *   is not connected: the fan-out drops the whole view (see FanoutService).
+ */
+export class ProjectView {
+  private project: ProjectDoc | null | undefined = undefined;
+  private readonly members = new Map<string, ProjectUserDoc | null>();
+  /** The see-all list, newest first, at most `limit` long; `whole` when it holds every listed request. */
+  private list: { requests: RequestDoc[]; whole: boolean } | null = null;
+  /** The list as handed out: frozen, so that every subscriber of one list version shares one snapshot frame. */
+  private frozen: readonly RequestDoc[] | null = null;
+
+  private constructor(
+    /** The seq the view is exact at. */
+    public seq: number,
+    private readonly limit: number,
+  ) {}
+
+  /** A view started from a store read, for a project whose envelopes this replica has followed up to `lastSeq`. */
+  static from(read: TopicRead, topic: Topic, userId: string, lastSeq: number | null, limit: number): ProjectView | null {
+    if (lastSeq !== null && lastSeq !== read.seq) return null;
+    const view = new ProjectView(read.seq, limit);
+    view.learn(read, topic, userId);
+    return view;
+  }
+
+  /** Takes what a store read at the view's seq tells (a read at another seq is not used). */
+  learn(read: TopicRead, topic: Topic, userId: string): void {
+    if (read.seq !== this.seq) return;
+    this.project = read.project;
+    this.members.set(userId, read.member);
+    if (topic.kind === 'requests' && read.member && viewerOf(read.member, userId)?.scope === 'all' && read.requests) {
+      this.list = { requests: [...read.requests], whole: read.requests.length < this.limit };
+      this.frozen = Object.isFrozen(read.requests) ? read.requests : null;
+    }
+  }
+
+  /** Follows the next envelope; false when it does not follow the view's seq (the caller drops the view). */
+  follow(env: Envelope): boolean {
+    if (env.seq <= this.seq) return true; // already in the read this view started from
+    if (env.seq !== this.seq + 1) return false;
+    this.seq = env.seq;
+    const change = env.change;
+    switch (change.type) {
+      case 'request':
+        this.relist(change.prev, change.next);
+        break;
+      case 'request_removed':
+        this.relist(change.prev, null);
+        break;
+      case 'project_user':
+        this.members.clear();
+        break;
+      case 'project':
+        this.project = change.next;
+        break;
+      default:
+        break;
+    }
+    return true;
+  }
+
+  /** The read a subscribe would get from the store at this seq, or undefined when the view does not know it. */
+  read(topic: Topic, userId: string): TopicRead | undefined {
+    if (this.project === undefined) return undefined;
+    const member = this.members.get(userId);
+    if (member === undefined) return undefined;
+    const read: TopicRead = { seq: this.seq, project: this.project, member };
+    const viewer = viewerOf(member, userId);
+    if (!viewer) return topic.kind === 'requests' ? { ...read, requests: [] } : read; // refused from the membership alone
+    if (topic.kind !== 'requests' || viewer.scope !== 'all' || !this.list) return undefined;
+    this.frozen ??= Object.freeze([...this.list.requests]);
+    return { ...read, requests: this.frozen as RequestDoc[] };
+  }
+
+  /**
+   * Moves one request in the see-all list. A cut list (not `whole`) is exact up to its last element, the
+   * boundary: every listed request it does not hold sorts after that one. After the change, what sorts before the
+   * boundary (the boundary too, if it is still there unchanged) is known; the list is kept when that is at least
+   * `limit` requests, and forgotten otherwise (the newest it cannot see might be next).
+   */
+  private relist(prev: RequestDoc | null, next: RequestDoc | null): void {
+    const list = this.list;
+    if (!list) return;
+    const wasListed = prev !== null && isListed(prev);
+    const now = next !== null && isListed(next);
+    if (!wasListed && !now) return;
+    const ids = new Set([prev?.request_id, next?.request_id]);
+    const candidates = list.requests.filter((r) => !ids.has(r.request_id));
+    if (now) candidates.push(next);
+    if (list.whole) {
+      const requests = sortNewestFirst(candidates);
+      const whole = requests.length <= this.limit;
+      if (!whole) requests.length = this.limit;
+      this.keepList(requests, whole);
+      return;
+    }
+    const boundary = list.requests[list.requests.length - 1];
+    if (boundary === undefined) return this.forgetList();
+    const boundaryKept = candidates.includes(boundary);
+    const sorted = sortNewestFirst(boundaryKept ? candidates : [...candidates, boundary]);
+    const at = sorted.indexOf(boundary);
+    const known = boundaryKept ? sorted.slice(0, at + 1) : sorted.slice(0, at);
+    if (known.length < this.limit) return this.forgetList();
+    known.length = this.limit;
+    this.keepList(known, false);
+  }
+
+  private keepList(requests: RequestDoc[], whole: boolean): void {
+    this.list = { requests, whole };
+    this.frozen = null;
+  }
+
+  private forgetList(): void {
+    this.list = null;
+    this.frozen = null;
+  }
+}
