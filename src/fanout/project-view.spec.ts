@@ -46,7 +46,7 @@ describe('ProjectView', () => {
       await apply({ type: 'request.create', data: update(i, 1) });
     }
     const first = await store.readForSubscribe(REQUESTS, 'owner');
-    let view = ProjectView.from(first, REQUESTS, 'owner', first.seq, LIMIT)!;
+    const view = ProjectView.from(first, REQUESTS, 'owner', first.seq, LIMIT)!;
     let answered = 0;
     let reads = 0;
     for (let step = 0; step < 300; step++) {
