@@ -281,7 +281,26 @@ export class FanoutService {
       project.view = ProjectView.from(read, topic, userId, project.lastSeq, this.historyRequests);
       project.viewEpoch = epoch;
     }
+    if (project.view?.wantsMembers) this.loadMembers(topic.projectId, project, project.view);
     return read;
+  }
+
+  /**
+   * Loads every membership of the project into its view, off the subscribe's path: the subscribes of a storm
+   * (thousands of members connecting at once) then read the store once for all of them instead of once each.
+   */
+  private loadMembers(projectId: string, project: ProjectSubscriptions, view: ProjectView): void {
+    const readMembers = this.store.readMembers?.bind(this.store);
+    if (!readMembers) return;
+    const epoch = project.viewEpoch;
+    view.loadingMembers();
+    readMembers(projectId).then(
+      (read) => view.membersLoaded(project.view === view && this.bus.epoch === epoch ? read : undefined),
+      (err: unknown) => {
+        view.membersLoaded(undefined);
+        this.log.debug({ err, project: projectId }, 'members load failed; subscribes read the store meanwhile');
+      },
+    );
   }
 
   private snapshotFrame(topicString: string, snapshot: unknown): OutboundFrame {

@@ -79,7 +79,7 @@ describe('ProjectView', () => {
     expect(answered).toBeGreaterThan(reads);
   });
 
-  it('forgets memberships on any project_user change: a demotion, a removal or a re-activation is read again', async () => {
+  it('moves the memberships it knows as the store does: a demotion, a removal, a newcomer', async () => {
     const { store, apply } = await setup();
     const first = await store.readForSubscribe(REQUESTS, 'owner');
     const view = ProjectView.from(first, REQUESTS, 'owner', null, LIMIT)!;
@@ -87,17 +87,70 @@ describe('ProjectView', () => {
     expect(view.read(REQUESTS, 'agent')).toBeUndefined(); // never read: not known
     const demoted = await apply({ type: 'project_user.update', data: f.projectUser(P, 'owner', 'agent') });
     expect(view.follow(demoted!)).toBe(true);
+    // Known, and an agent: its list is not the see-all list, so the store answers it.
     expect(view.read(REQUESTS, 'owner')).toBeUndefined();
-    // A restricted member's list is never answered here: it is not the see-all list.
-    view.learn(await store.readForSubscribe(REQUESTS, 'owner'), REQUESTS, 'owner');
-    expect(view.read(REQUESTS, 'owner')).toBeUndefined();
-    // A stranger is answered (refused) from the membership alone.
-    view.learn(await store.readForSubscribe(REQUESTS, 'stranger'), REQUESTS, 'stranger');
-    expect(view.read(REQUESTS, 'stranger')).toMatchObject({ member: null, requests: [] });
+    const removed = await apply({ type: 'project_user.delete', data: { _id: `pu-${P}-owner`, id_project: P } });
+    expect(view.follow(removed!)).toBe(true);
+    expect(view.read(REQUESTS, 'owner')).toMatchObject({ member: null, requests: [] }); // refused from the view
     const joined = await apply({ type: 'project_user.update', data: f.projectUser(P, 'stranger', 'owner') });
     expect(view.follow(joined!)).toBe(true);
-    expect(view.read(REQUESTS, 'stranger')).toBeUndefined();
+    expect(view.read(REQUESTS, 'stranger')).toMatchObject({ member: { _id: `pu-${P}-stranger`, role: 'owner' } });
   });
+
+  it.each([11, 12, 13, 14])(
+    'finds for every user the membership the store finds, once every membership is loaded (seed %i)',
+    async (seed) => {
+      const rnd = new Random(seed);
+      const { store, apply } = await setup();
+      const users = ['u0', 'u1', 'u2', 'u3', 'u4', 'u5'];
+      const roles = ['owner', 'admin', 'agent', 'supervisor', 'user'];
+      let version = 0;
+      // Several project_users may name one user id (the last written holds it, as in the stores' index).
+      const change = () => {
+        const pu = rnd.int(8);
+        if (rnd.chance(0.15)) return apply({ type: 'project_user.delete', data: { _id: `pux-${pu}`, id_project: P } });
+        const doc = f.projectUser(P, rnd.pick(users), rnd.pick(roles), {
+          _id: `pux-${pu}`,
+          status: rnd.chance(0.8) ? 'active' : 'disabled',
+          updatedAt: new Date(Date.UTC(2026, 0, 1) + ++version * 1000).toISOString(),
+        });
+        return apply({ type: 'project_user.update', data: doc });
+      };
+      for (let i = 0; i < 10; i++) await change();
+      const first = await store.readForSubscribe(REQUESTS, 'owner');
+      const view = ProjectView.from(first, REQUESTS, 'owner', first.seq, LIMIT)!;
+      // The load goes out now, and its answer comes with the view behind it (envelopes still on their way) or
+      // ahead of it (the view followed changes made after the load was read).
+      view.loadingMembers();
+      const ahead = rnd.chance(0.5);
+      const load = ahead ? null : store.readMembers(P); // the memory store reads at the call
+      const later: Envelope[] = [];
+      for (let i = 0; i < 5; i++) {
+        const env = await change();
+        if (!env) continue;
+        if (ahead) later.push(env);
+        else expect(view.follow(env)).toBe(true);
+      }
+      view.membersLoaded(await (load ?? store.readMembers(P)));
+      for (const env of later) expect(view.follow(env)).toBe(true);
+      expect(view.wantsMembers).toBe(false);
+      for (let step = 0; step < 60; step++) {
+        const env = await change();
+        if (env) expect(view.follow(env)).toBe(true);
+        for (const u of [...users, 'nobody']) {
+          const truth = await store.readForSubscribe(REQUESTS, u);
+          const mine = view.read(REQUESTS, u);
+          if (truth.member === null || truth.member.status !== 'active' || !['owner', 'admin'].includes(truth.member.role)) {
+            // Refused, or a restricted list: the view answers only the refusal.
+            if (mine) expect(mine.member?._id ?? null).toBe(truth.member?._id ?? null);
+            if (truth.member === null) expect(mine).toMatchObject({ member: null });
+          } else {
+            expect(mine?.member).toMatchObject({ _id: truth.member._id, role: truth.member.role, status: 'active' });
+          }
+        }
+      }
+    },
+  );
 
   it('does not start from, or learn, a read taken at another seq than where it stands', async () => {
     const { store, apply } = await setup();

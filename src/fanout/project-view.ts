@@ -1,22 +1,41 @@
-import { viewerOf } from '../access/member-access';
-import { Envelope } from '../domain/changes';
+import { memberUserId, viewerOf } from '../access/member-access';
+import { Change, Envelope } from '../domain/changes';
 import { ProjectDoc, ProjectUserDoc, RequestDoc, isListed } from '../domain/documents';
 import { Topic } from '../protocol/topic-grammar';
 import { sortNewestFirst } from '../store/apply-plan';
-import { TopicRead } from '../store/read-model';
+import { MembersRead, TopicRead } from '../store/read-model';
+
+type MemberChange = Extract<Change, { type: 'project_user' }>;
+
+/** How long after a failed or discarded members load the next may start. */
+const MEMBERS_RETRY_MS = 1000;
+
+/**
+ * Moves a user id → project_user map as the stores move their index of it: a project_user's user id is taken
+ * from its previous holder by the last write, and a removed or changed project_user lets go of its old user id
+ * only if it still holds it. An id absent from a partial map stays absent (unknown).
+ */
+function moveMember(members: Map<string, ProjectUserDoc | null>, change: MemberChange): void {
+  const { prev, next } = change;
+  const prevUser = prev ? memberUserId(prev) : undefined;
+  if (prev && prevUser !== undefined && members.get(prevUser)?._id === prev._id) members.set(prevUser, null);
+  const nextUser = next ? memberUserId(next) : undefined;
+  if (next && nextUser !== undefined) members.set(nextUser, next);
+}
 
 /**
  * What one replica knows of a project it has subscribers in, exact at one seq: the project document, the
- * membership of the users who subscribed (their project_user, or none), and the see-all `/P/requests` list
- * (the WS_HISTORY_REQUESTS_LIMIT newest listed requests). It answers the subscribes that need nothing else
- * (`/P/requests` for a member who sees every request, and any subscribe of a non-member or inactive member,
- * refused from the membership alone) without reading the store.
+ * memberships (every one, once loaded with readMembers; until then those of the users who subscribed), and the
+ * see-all `/P/requests` list (the WS_HISTORY_REQUESTS_LIMIT newest listed requests). It answers the subscribes
+ * that need nothing else (`/P/requests` for a member who sees every request, and any subscribe of a non-member
+ * or inactive member, refused from the membership alone) without reading the store.
  *
  * Exact by construction: it starts from a store read taken at the seq this replica's envelopes have reached
  * (nothing delivered since the read, so nothing to replay), then follows every envelope of the project in
- * order. Whatever it cannot follow exactly it forgets, and the next subscribe that needs it reads the store:
- * - a change of any project_user forgets every membership (cheap to read again, and a role change, removal or
- *   re-activation can then never be answered from an older membership);
+ * order: a project_user change moves the memberships as the store moves its index of them, a request change
+ * moves the list, a project change replaces the project. A load of every membership is brought to the view's
+ * seq with the project_user changes followed while it was out (or waits for the view to reach it). Whatever the
+ * view cannot follow exactly it forgets, and the next subscribe that needs it reads the store:
  * - a listed request leaving a list that was cut at the limit leaves a hole the envelopes cannot fill: the list
  *   is forgotten (a list that held every listed request stays whole, since every newcomer arrives by envelope);
  * - an envelope that does not follow the last one (a gap, or a store that went back), a resync, or a bus that
@@ -24,7 +43,16 @@ import { TopicRead } from '../store/read-model';
  */
 export class ProjectView {
   private project: ProjectDoc | null | undefined = undefined;
-  private readonly members = new Map<string, ProjectUserDoc | null>();
+  /** User id → the project_user a subscribe of that user finds (null: none), for the users known here. */
+  private members = new Map<string, ProjectUserDoc | null>();
+  /** Every user id is in `members` (loaded with readMembers): one absent there has no membership. */
+  private allMembers = false;
+  /** While a members load is out: the project_user changes followed since it was asked for. */
+  private membersLoad: Array<{ seq: number; change: MemberChange }> | null = null;
+  /** A load answered at a seq this view has not reached yet: adopted when it gets there. */
+  private membersAhead: { seq: number; members: Map<string, ProjectUserDoc | null> } | null = null;
+  /** After a failed load, none before this time (ms): a store that fails is not asked for every member each subscribe. */
+  private noLoadBefore = 0;
   /** The see-all list, newest first, at most `limit` long; `whole` when it holds every listed request. */
   private list: { requests: RequestDoc[]; whole: boolean } | null = null;
   /** The list as handed out: frozen, so that every subscriber of one list version shares one snapshot frame. */
@@ -69,7 +97,8 @@ export class ProjectView {
         this.relist(change.prev, null);
         break;
       case 'project_user':
-        this.members.clear();
+        moveMember(this.members, change);
+        this.membersLoad?.push({ seq: env.seq, change });
         break;
       case 'project':
         this.project = change.next;
@@ -77,13 +106,49 @@ export class ProjectView {
       default:
         break;
     }
+    if (this.membersAhead && this.membersAhead.seq === this.seq) this.adoptMembers(this.membersAhead.members);
     return true;
+  }
+
+  /** Whether a load of every membership would help: none is loaded, out or waiting. */
+  get wantsMembers(): boolean {
+    return !this.allMembers && this.membersLoad === null && this.membersAhead === null && Date.now() >= this.noLoadBefore;
+  }
+
+  /** A readMembers is going out: the changes followed from now on are kept to bring its answer up to date. */
+  loadingMembers(): void {
+    this.membersLoad = [];
+  }
+
+  /** Its answer (or undefined: it failed). It is taken at or after the seq where it was asked for. */
+  membersLoaded(read: MembersRead | undefined): void {
+    const since = this.membersLoad;
+    this.membersLoad = null;
+    if (!since) return;
+    if (!read) {
+      this.noLoadBefore = Date.now() + MEMBERS_RETRY_MS;
+      return;
+    }
+    const members = new Map<string, ProjectUserDoc | null>(read.members);
+    if (read.seq > this.seq) {
+      this.membersAhead = { seq: read.seq, members };
+      return;
+    }
+    // Answered at or behind where the view stands: the changes followed since bring it here.
+    for (const { seq, change } of since) if (seq > read.seq) moveMember(members, change);
+    this.adoptMembers(members);
+  }
+
+  private adoptMembers(members: Map<string, ProjectUserDoc | null>): void {
+    this.members = members;
+    this.allMembers = true;
+    this.membersAhead = null;
   }
 
   /** The read a subscribe would get from the store at this seq, or undefined when the view does not know it. */
   read(topic: Topic, userId: string): TopicRead | undefined {
     if (this.project === undefined) return undefined;
-    const member = this.members.get(userId);
+    const member = this.members.has(userId) ? (this.members.get(userId) ?? null) : this.allMembers ? null : undefined;
     if (member === undefined) return undefined;
     const read: TopicRead = { seq: this.seq, project: this.project, member };
     const viewer = viewerOf(member, userId);

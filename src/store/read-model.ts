@@ -30,6 +30,16 @@ export interface TopicRead {
   metrics?: ProjectMetrics;
 }
 
+/**
+ * A project's whole membership at one seq, as the store resolves it: for each user id, the project_user a
+ * subscribe of that user finds (any status or role). A user id absent here has none.
+ */
+export interface MembersRead {
+  seq: number;
+  project: ProjectDoc | null;
+  members: Map<string, ProjectUserDoc>;
+}
+
 /** A project's metrics object as one read gives it, for the periodic `/P/metrics` updates. */
 export interface MetricsRead {
   seq: number;
@@ -56,6 +66,8 @@ export abstract class ReadModel {
    */
   abstract apply(event: DomainEvent, acceptedAt: number): Promise<ApplyOutcome>;
   abstract readForSubscribe(topic: Topic, userId: string): Promise<TopicRead>;
+  /** Every membership of a project at one seq (a replica's view of the project starts from it; see ProjectView). */
+  readMembers?(projectId: string): Promise<MembersRead>;
   /** The `/P/metrics` object of a project, computed from state the engine keeps up with every commit. */
   abstract readMetrics(projectId: string): Promise<MetricsRead>;
   /** The projects in which the user is an active agent-type member, with the role (`GET /v1/me/projects`). */

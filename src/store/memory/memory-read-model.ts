@@ -18,7 +18,7 @@ import { MemberProject, ProjectMetrics } from '../../analytics/metrics-shape';
 import { DEFAULT_METRICS_SETTINGS, MetricsSettings, buildProjectMetrics } from '../../analytics/project-metrics';
 import { Topic } from '../../protocol/topic-grammar';
 import { ProjectStateReader, WriteOp, planApply, sortNewestFirst } from '../apply-plan';
-import { ApplyOutcome, HistoryLimits, MetricsRead, ReadModel, TopicRead } from '../read-model';
+import { ApplyOutcome, HistoryLimits, MembersRead, MetricsRead, ReadModel, TopicRead } from '../read-model';
 import { MemoryMetrics } from './memory-metrics';
 
 export interface MemoryReadModelOptions {
@@ -118,6 +118,16 @@ export class MemoryReadModel extends ReadModel {
 
   readForSubscribe(topic: Topic, userId: string): Promise<TopicRead> {
     return Promise.resolve(this.readSync(topic, userId));
+  }
+
+  override readMembers(projectId: string): Promise<MembersRead> {
+    const state = this.projects.get(projectId);
+    const members = new Map<string, ProjectUserDoc>();
+    for (const [userId, puId] of state?.puByUserId ?? []) {
+      const pu = state!.projectUsers.get(puId);
+      if (pu) members.set(userId, pu);
+    }
+    return Promise.resolve({ seq: state?.seq ?? 0, project: state?.project ?? null, members });
   }
 
   readMetrics(projectId: string): Promise<MetricsRead> {
