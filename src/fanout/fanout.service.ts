@@ -1,23 +1,12 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Logger } from 'pino';
-import {
-  audienceOf,
-  audienceUserIds,
-  canSee,
-  canSeeRequest,
-  mayReadMetrics,
-  memberUserId,
-  scopeOf,
-  viewerKey,
-} from '../access/member-access';
 import { ProjectMetrics } from '../analytics/metrics-shape';
 import { decideSubscribe } from '../access/subscribe-decision';
 import { Bus } from '../bus/bus';
 import { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { Change, Envelope } from '../domain/changes';
-import { REQUEST_STATUS, RequestDoc, WireProjectUser, isListed, requestStub } from '../domain/documents';
-import { FrameErrorCode, Method, errorFrame, publishFrame } from '../protocol/frames';
+import { FrameErrorCode, errorFrame, publishFrame } from '../protocol/frames';
 import { Topic, parseTopic, topics } from '../protocol/topic-grammar';
 import { ConnectionLimits } from '../limits/connection-limits';
 import { ReadModel, TopicRead } from '../store/read-model';
@@ -25,74 +14,13 @@ import { LOGGER } from '../ops/logger';
 import { ServiceMetrics } from '../ops/service-metrics';
 import { MetricsFeed } from './metrics-feed';
 import { OutboundFrame } from './outbound-frame';
+import { Delivery } from './delivery';
+import { FrameCache } from './frame-cache';
 import { ProjectView } from './project-view';
 import { FrameSink, ProjectSeat, ProjectSubscriptions, Subscription } from './subscription-registry';
 
 /** The shortest time between two reads of a project's parked subscriptions (see retryParked). */
 const PARKED_RETRY_MS = 200;
-
-/** Frames of one envelope, serialized once and shared by every recipient. */
-class FrameCache {
-  private readonly frames = new Map<string, OutboundFrame>();
-  private busy: Map<string, WireProjectUser> | null = null;
-
-  /** The project_users whose isBusy changed, by each topic they are published on (built once per envelope). */
-  busyByTopic(changed: WireProjectUser[]): Map<string, WireProjectUser> {
-    if (!this.busy) {
-      this.busy = new Map();
-      for (const pu of changed) for (const t of projectUserTopics(pu)) this.busy.set(t, pu);
-    }
-    return this.busy;
-  }
-
-  private exact: ReadonlySet<string> | null = null;
-  private last: { topic: string; method: Method; variant: string; frame: OutboundFrame } | null = null;
-
-  /** The exact topic strings the change is published on (built once per envelope). */
-  exactTopics(change: Change): ReadonlySet<string> {
-    this.exact ??= new Set(exactTopicsOf(change));
-    return this.exact;
-  }
-
-  /** One frame per (topic, method) and envelope; `variant` tells apart several messages of the same pair. */
-  get(topic: string, method: Method, message: unknown, variant = ''): OutboundFrame {
-    // Consecutive recipients nearly always share a frame: answer them without building a key.
-    const last = this.last;
-    if (last && last.topic === topic && last.method === method && last.variant === variant) return last.frame;
-    const key = `${method} ${topic} ${variant}`;
-    let frame = this.frames.get(key);
-    if (!frame) {
-      frame = OutboundFrame.of(publishFrame(topic, method, message), topic);
-      this.frames.set(key, frame);
-    }
-    this.last = { topic, method, variant, frame };
-    return frame;
-  }
-}
-
-/** The exact topics (every kind but `/P/requests`) a change is published on. */
-function exactTopicsOf(change: Change): string[] {
-  switch (change.type) {
-    case 'request':
-    case 'request_removed': {
-      const r = change.type === 'request' ? change.next : change.prev;
-      return [topics.request(r.id_project, r.request_id), topics.messages(r.id_project, r.request_id)];
-    }
-    case 'message':
-      return [topics.messages(change.message.id_project, change.message.recipient)];
-    case 'project_user':
-      return [change.prev, change.next].flatMap((pu) => (pu ? projectUserTopics(pu) : []));
-    case 'project':
-      return isDisabled(change) ? [] : change.busyChanged.flatMap(projectUserTopics);
-    case 'event': {
-      const pu = eventProjectUser(change.event);
-      const p = change.event.id_project;
-      return [topics.events(p, pu), topics.namedEvents(p, pu, change.event.name)];
-    }
-    case 'bot':
-      return [topics.bot(change.bot.id_project, change.bot._id)];
-  }
-}
 
 /**
  * Local subscriptions and delivery. Subscribes are answered without a gap: the subscription buffers
@@ -114,6 +42,10 @@ export class FanoutService {
   private readonly maxSubscriptions: number;
   private readonly metricsFeed: MetricsFeed;
   private readonly historyRequests: number;
+  private readonly delivery = new Delivery(
+    (sub, code, message) => this.end(sub, code, message),
+    (sub, scope) => this.project(sub.projectId).rescope(sub, scope),
+  );
 
   constructor(
     private readonly store: ReadModel,
@@ -226,7 +158,7 @@ export class FanoutService {
       answered = true;
       if (topic.kind === 'metrics') this.metricsFeed.subscribed(topic.projectId, decision.snapshot as ProjectMetrics | null);
       for (const env of buffered) {
-        if (sink.subscriptions.get(topicString) === held) this.deliver(env, [held], new FrameCache());
+        if (sink.subscriptions.get(topicString) === held) this.delivery.deliver(env, [held], new FrameCache());
       }
     } catch (err) {
       // Answered meanwhile by a concurrent read (a client's re-subscribe): this read's failure no longer matters.
@@ -394,164 +326,14 @@ export class FanoutService {
       }
       if (parked) this.retryParked(project);
       const frames = new FrameCache();
-      const recipients = this.candidates(project, env.change, frames);
-      this.deliver(env, recipients, frames);
+      const recipients = this.delivery.candidates(project, env.change, frames);
+      this.delivery.deliver(env, recipients, frames);
       // Accepted by ingest (on whichever replica) to written to this replica's sockets, once per envelope delivered.
       if (recipients.size > 0) this.metrics.deliveryLatency.observe(Math.max(0, Date.now() - env.acceptedAt) / 1000);
       if (movesMetrics(env.change) && project.exact.has(topics.metrics(env.projectId))) this.metricsFeed.changed(env.projectId);
     } catch (err) {
       this.log.error({ err, project: env.projectId, seq: env.seq }, 'delivery failed');
     }
-  }
-
-  /** The live subscriptions a change may concern, found through the indexes. */
-  private candidates(project: ProjectSubscriptions, change: Change, frames: FrameCache): Set<Subscription> {
-    const out = new Set<Subscription>();
-    for (const t of frames.exactTopics(change)) for (const s of project.exact.get(t) ?? []) out.add(s);
-    const addUser = (u: string | undefined) => {
-      if (u !== undefined) for (const s of project.byUser.get(u) ?? []) if (!s.pending) out.add(s);
-    };
-    switch (change.type) {
-      case 'request':
-      case 'request_removed': {
-        const prev = change.prev;
-        const next = change.type === 'request' ? change.next : null;
-        for (const s of project.requestsAll) out.add(s);
-        const users = new Set<string>();
-        if (prev) for (const u of audienceUserIds(prev)) users.add(u);
-        if (next) for (const u of audienceUserIds(next)) users.add(u);
-        for (const u of users) for (const s of project.requestsByUser.get(u) ?? []) out.add(s);
-        break;
-      }
-      case 'project_user':
-        for (const pu of [change.prev, change.next]) if (pu) addUser(memberUserId(pu));
-        break;
-      case 'project':
-        if (isDisabled(change)) for (const s of project.live()) out.add(s);
-        break;
-      default:
-        break;
-    }
-    return out;
-  }
-
-  /** Applies one envelope to each given subscription; the subscriptions a change does not concern are left alone. */
-  private deliver(env: Envelope, subs: Iterable<Subscription>, frames: FrameCache): void {
-    const change = env.change;
-    for (const sub of subs) {
-      if (env.seq <= sub.snapshotSeq) continue; // already in its snapshot
-      switch (change.type) {
-        case 'request':
-          this.onRequest(sub, change.prev, change.next, frames);
-          break;
-        case 'request_removed':
-          this.onRequestRemoved(sub, change.prev, frames);
-          break;
-        case 'message':
-          if (frames.exactTopics(change).has(sub.topicString)) sub.sink.send(frames.get(sub.topicString, change.method, change.message));
-          break;
-        case 'project_user':
-          this.onProjectUser(sub, change, frames);
-          break;
-        case 'project':
-          if (isDisabled(change)) {
-            this.end(sub, 'forbidden', 'project is disabled');
-          } else {
-            const pu = frames.busyByTopic(change.busyChanged).get(sub.topicString);
-            if (pu) sub.sink.send(frames.get(sub.topicString, 'UPDATE', pu));
-          }
-          break;
-        case 'event':
-          if (frames.exactTopics(change).has(sub.topicString)) sub.sink.send(frames.get(sub.topicString, 'CREATE', change.event));
-          break;
-        case 'bot':
-          if (frames.exactTopics(change).has(sub.topicString)) sub.sink.send(frames.get(sub.topicString, 'UPDATE', change.bot));
-          break;
-      }
-    }
-  }
-
-  /** protocol.md §4.2 for `/P/requests`, and the T2/T3 visibility rules. */
-  private onRequest(sub: Subscription, prev: RequestDoc | null, next: RequestDoc, frames: FrameCache): void {
-    const t = sub.topic;
-    if (t.kind === 'requests') {
-      const was = prev !== null && isListed(prev) && canSeeRequest(sub, prev);
-      const now = isListed(next) && canSeeRequest(sub, next);
-      if (now) {
-        const firstSeen = prev === null || !isListed(prev);
-        sub.sink.send(frames.get(sub.topicString, firstSeen ? 'CREATE' : 'UPDATE', next));
-      } else if (was) {
-        if (next.status === REQUEST_STATUS.CLOSED) {
-          sub.sink.send(frames.get(sub.topicString, 'UPDATE', next));
-        } else {
-          // Drafts and preflights never reach the list, not even as a last update.
-          if (next.draft !== true && next.preflight !== true) sub.sink.send(frames.get(sub.topicString, 'UPDATE', next));
-          sub.sink.send(frames.get(sub.topicString, 'DELETE', requestStub(next)));
-        }
-      }
-      return;
-    }
-    if ((t.kind === 'request' || t.kind === 'messages') && t.requestId === next.request_id) {
-      if (!canSeeRequest(sub, next)) {
-        this.end(sub, 'forbidden', 'this request is no longer visible to you');
-        return;
-      }
-      sub.audience = audienceOf(next);
-      if (t.kind === 'request') sub.sink.send(frames.get(sub.topicString, 'UPDATE', next));
-    }
-  }
-
-  private onRequestRemoved(sub: Subscription, prev: RequestDoc, frames: FrameCache): void {
-    const t = sub.topic;
-    if (t.kind === 'requests') {
-      if (isListed(prev) && canSeeRequest(sub, prev)) sub.sink.send(frames.get(sub.topicString, 'DELETE', requestStub(prev)));
-    } else if (t.kind === 'request' && t.requestId === prev.request_id) {
-      sub.sink.send(frames.get(sub.topicString, 'DELETE', requestStub(prev)));
-    } else if (t.kind === 'messages' && t.requestId === prev.request_id) {
-      this.end(sub, 'not_found', 'the request was deleted');
-    }
-  }
-
-  private onProjectUser(sub: Subscription, change: Extract<Change, { type: 'project_user' }>, frames: FrameCache): void {
-    const { prev, next } = change;
-    if (next) this.sendProjectUser(sub, next, frames);
-    else if (prev) this.sendProjectUserRemoved(sub, prev, frames);
-
-    // Membership effects for the user behind this project_user.
-    const prevUser = prev ? memberUserId(prev) : undefined;
-    const nextUser = next ? memberUserId(next) : undefined;
-    if (sub.userId !== prevUser && sub.userId !== nextUser) return;
-    const key = sub.userId === nextUser ? viewerKey(next) : null;
-    if (key === null) {
-      this.end(sub, 'forbidden', 'you are no longer an active member of this project');
-      return;
-    }
-    if (sub.topic.kind === 'metrics' && !mayReadMetrics(next)) {
-      this.end(sub, 'forbidden', 'your role no longer gives access to the metrics of this project');
-      return;
-    }
-    const scope = scopeOf(next!);
-    if (scope === sub.scope) return;
-    this.project(sub.projectId).rescope(sub, scope);
-    const t = sub.topic;
-    if (t.kind === 'requests') {
-      const view = change.view;
-      if (!view) return;
-      for (const stub of view.removed) sub.sink.send(frames.get(sub.topicString, 'DELETE', stub, stub.request_id));
-      sub.sink.send(frames.get(sub.topicString, 'CREATE', view.snapshot));
-    } else if ((t.kind === 'request' || t.kind === 'messages') && sub.audience && !canSee(scope, sub.userId, sub.audience)) {
-      this.end(sub, 'forbidden', 'this request is no longer visible to you');
-    }
-  }
-
-  private sendProjectUser(sub: Subscription, pu: WireProjectUser, frames: FrameCache): void {
-    if (projectUserTopics(pu).includes(sub.topicString)) sub.sink.send(frames.get(sub.topicString, 'UPDATE', pu));
-  }
-
-  private sendProjectUserRemoved(sub: Subscription, pu: WireProjectUser, frames: FrameCache): void {
-    if (!projectUserTopics(pu).includes(sub.topicString)) return;
-    const stub = { _id: pu._id, id_project: pu.id_project, id_user: memberUserId(pu) ?? null, uuid_user: pu.uuid_user ?? null };
-    sub.sink.send(frames.get(sub.topicString, 'DELETE', stub));
   }
 
   // ---- bookkeeping -------------------------------------------------------------------------------
@@ -620,25 +402,7 @@ export class FanoutService {
   }
 }
 
-function projectUserTopics(pu: WireProjectUser): string[] {
-  const p = pu.id_project;
-  const out = [topics.projectUser(p, pu._id)];
-  const uid = memberUserId(pu);
-  if (uid !== undefined) out.push(topics.projectUserByUser(p, uid));
-  if (pu.uuid_user !== undefined && pu.uuid_user !== uid) out.push(topics.projectUserByUser(p, pu.uuid_user));
-  return out;
-}
-
-function eventProjectUser(event: { project_user: unknown }): string {
-  const pu = event.project_user;
-  return typeof pu === 'string' ? pu : (pu as { _id: string })._id;
-}
-
 /** The changes the metrics depend on: requests, members, and the project's settings. */
 function movesMetrics(change: Change): boolean {
   return change.type === 'request' || change.type === 'request_removed' || change.type === 'project_user' || change.type === 'project';
-}
-
-function isDisabled(change: Extract<Change, { type: 'project' }>): boolean {
-  return change.next.status !== undefined && change.next.status !== 100;
 }
