@@ -262,7 +262,11 @@ export class RedisProcess {
   /** Empties every database (a fresh start for the next target). */
   async flushAll(): Promise<void> {
     const reply = await sendCommand(this.port, 'FLUSHALL');
-    if (!reply.startsWith('+OK')) throw new Error(`FLUSHALL answered ${reply}`);
+    if (reply.startsWith('+OK')) return;
+    // Say so when the server is gone (something else on the machine ended it): every later target would fail alike.
+    if (processExited(this.proc))
+      throw new Error(`redis-server ${this.pid} is gone (${this.proc.signalCode ?? `exit ${this.proc.exitCode}`})`);
+    throw new Error(`FLUSHALL answered ${reply || 'nothing within 5 s (or the connection failed)'}`);
   }
 
   /**
