@@ -5,6 +5,7 @@ import { BenchReport, formatTable, machineInfo, ScenarioOutcome } from './lib/re
 import { socketIoPeerModule, startOurs, startRawWs, startSocketIo, TARGET_IDS, TargetId } from './lib/targets';
 import { RunContext, TargetStarter } from './scenarios/context';
 import { runS1, s1Params } from './scenarios/s1-fanout';
+import { assertStraceInstalled } from './lib/syscall-trace';
 import { runS1Saturation, s1SaturationParams } from './scenarios/s1-saturation';
 import { runS2, s2Params } from './scenarios/s2-filtered';
 import { runS3, s3Params } from './scenarios/s3-idle';
@@ -18,8 +19,8 @@ import { runS6, s6Params } from './scenarios/s6-reconnect';
  * Redis, measures, and stops them; loopback only. Prints one table and writes it with every raw figure as
  * JSON.
  *
- *   node dist-bench/bench/run.js [--quick] [--scenario S1[,S5]] [--targets ours,ws,socketio] [--out file.json]
- *     [--replica-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]
+ *   node dist-bench/bench/run.js [--quick] [--scenario S1[,S1max10k,S5]] [--targets ours,ws,socketio] [--out file.json]
+ *     [--replica-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"] [--wait-replicas N] [--strace RATE]
  */
 
 interface Options {
@@ -31,9 +32,16 @@ interface Options {
   replicaNodeArgs: string[];
   /** `--wait-replicas N`: N Redis replicas of the bench's Redis, and our replicas run with REDIS_WAIT_REPLICAS=N. */
   waitReplicas: number;
+  /** `--strace RATE`: the capacity scenarios run one step at RATE with strace attached instead of their search. */
+  straceRate?: number;
 }
 
-const ALL_SCENARIOS = ['S1', 'S2', 'S3', 'S4', 'S5', 'S6'];
+/**
+ * What `--scenario` accepts (any case). S1 is the fixed-rate fan-out at N = 1 000 and 10 000 plus the capacity
+ * search at N = 1 000 (S1max alone selects only the latter); S1max1 and S1max10k are the capacity search with one
+ * server process per target and at N = 10 000.
+ */
+const ALL_SCENARIOS = ['S1', 'S1MAX', 'S1MAX1', 'S1MAX10K', 'S2', 'S3', 'S4', 'S5', 'S6'];
 
 function parseArgs(argv: string[]): Options {
   const opts: Options = { quick: false, scenarios: null, targets: new Set(TARGET_IDS), out: '', replicaNodeArgs: [], waitReplicas: 0 };
@@ -61,12 +69,23 @@ function parseArgs(argv: string[]): Options {
     } else if (a === '--out') opts.out = value();
     else if (a === '--replica-node-args') opts.replicaNodeArgs = value().split(' ').filter(Boolean);
     else if (a === '--wait-replicas') opts.waitReplicas = Number(value());
-    else if (a === '--help' || a === '-h') {
+    else if (a === '--strace') {
+      opts.straceRate = Number(value());
+      if (!(opts.straceRate > 0)) throw new Error('--strace needs a rate in events/s (> 0)');
+    } else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: npm run bench -- [--quick] [--scenario S1[,S2,S5]] [--targets ours,ws,socketio] [--out file.json] [--replica-node-args "--cpu-prof ..."] [--wait-replicas N]\n',
+        'usage: npm run bench -- [--quick] [--scenario S1[,S1max,S1max1,S1max10k,S2,S5]] [--targets ours,ws,socketio] [--out file.json] [--replica-node-args "--cpu-prof ..."] [--wait-replicas N] [--strace RATE]\n',
       );
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
+  }
+  if (opts.straceRate !== undefined) {
+    assertStraceInstalled();
+    // Only the capacity scenarios know how to trace a step; the default is the N = 1 000 one.
+    opts.scenarios ??= new Set(['S1MAX']);
+    const other = [...opts.scenarios].filter((id) => !id.startsWith('S1MAX'));
+    if (other.length > 0)
+      throw new Error(`--strace runs only with the capacity scenarios (S1max, S1max1, S1max10k), not ${other.join(', ')}`);
   }
   const root = repoRoot();
   if (!opts.out) opts.out = join(root, 'bench', 'results', opts.quick ? 'quick.json' : 'latest.json');
@@ -109,12 +128,14 @@ async function main(): Promise<void> {
   await Promise.all(redisReplicas.map((r) => r.waitSynced()));
   const outcomes: ScenarioOutcome[] = [];
   try {
-    if (wanted('S1')) {
-      for (const n of opts.quick ? [40] : [1000, 10_000]) outcomes.push(await runS1(ctx, s1Params(n, opts.quick)));
-      outcomes.push(await runS1Saturation(ctx, s1SaturationParams(opts.quick)));
-    }
-    if (wanted('S2')) outcomes.push(await runS2(ctx, s2Params(opts.quick)));
+    // S3, S4 and S1max1 compare a process with a process: ours as one replica (on Redis), Socket.IO as one process.
     const oneProcess: RunContext = { ...ctx, targets: targetStarters(opts, redis, 1) };
+    if (wanted('S1')) for (const n of opts.quick ? [40] : [1000, 10_000]) outcomes.push(await runS1(ctx, s1Params(n, opts.quick)));
+    if (wanted('S1') || wanted('S1MAX'))
+      outcomes.push(await runS1Saturation(ctx, s1SaturationParams('S1max', opts.quick, opts.straceRate)));
+    if (wanted('S1MAX1')) outcomes.push(await runS1Saturation(oneProcess, s1SaturationParams('S1max1', opts.quick, opts.straceRate)));
+    if (wanted('S1MAX10K')) outcomes.push(await runS1Saturation(ctx, s1SaturationParams('S1max10k', opts.quick, opts.straceRate)));
+    if (wanted('S2')) outcomes.push(await runS2(ctx, s2Params(opts.quick)));
     if (wanted('S3')) outcomes.push(await runS3(oneProcess, s3Params(opts.quick)));
     if (wanted('S4')) outcomes.push(await runS4(oneProcess, s4Params(opts.quick)));
     if (wanted('S5')) outcomes.push(await runS5(ctx, s5Params(opts.quick)));

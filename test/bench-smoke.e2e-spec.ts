@@ -43,11 +43,18 @@ interface StormMeasurement {
   redisCommands: Record<string, number> | null;
 }
 const STORM_SCENARIOS = ['S6'];
-/** S1max: the S1 fan-out offered at rising rates until a target no longer keeps up. */
+/** S1max (and its one-process and N = 10 000 variants): the S1 fan-out offered at rising rates until a target no longer keeps up. */
 interface SaturationResult {
-  steps: Array<{ rate: number; sustained: boolean; reason?: string; measurement: Measurement & { framesPerSec: number } }>;
+  steps: Array<{
+    rate: number;
+    sustained: boolean;
+    reason?: string;
+    /** Whether the step ran on clients connected for it (S1max10k keeps them from step to step). */
+    freshClients: boolean;
+    measurement: Measurement & { framesPerSec: number };
+  }>;
 }
-const CAPACITY_SCENARIOS = ['S1max'];
+const CAPACITY_SCENARIOS = ['S1max', 'S1max1', 'S1max10k'];
 interface Outcome {
   id: string;
   status: 'measured' | 'not measured yet';
@@ -84,9 +91,9 @@ describe('npm run bench, smoke variant (--quick)', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('runs and measures S1 (fixed rate and capacity) … S6', () => {
+  it('runs and measures S1 (fixed rate and the three capacity variants) … S6', () => {
     expect(scenarios.map((s) => ({ id: s.id, status: s.status }))).toEqual(
-      ['S1', 'S1max', 'S2', 'S3', 'S4', 'S5', 'S6'].map((id) => ({ id, status: 'measured' })),
+      ['S1', 'S1max', 'S1max1', 'S1max10k', 'S2', 'S3', 'S4', 'S5', 'S6'].map((id) => ({ id, status: 'measured' })),
     );
     expect(table).not.toMatch(/not measured yet/);
   });
@@ -147,6 +154,11 @@ describe('npm run bench, smoke variant (--quick)', () => {
           expect(got).toEqual({ ...got, ingestErrors: 0, lost: 0, wrong: 0 });
           expect(step.measurement.framesPerSec).toBeGreaterThan(0);
           if (!step.sustained) expect(step.reason).toEqual(expect.any(String));
+        }
+        if (s.id === 'S1max10k') {
+          // Kept clients: nothing was lost, so every step after the first ran on the clients connected for the first.
+          const fresh = steps.map((step) => step.freshClients);
+          expect({ target, fresh }).toEqual({ target, fresh: steps.map((_, i) => i === 0) });
         }
       }
     }

@@ -139,8 +139,8 @@ export class LoadGenerator {
     return counts.reduce((a, b) => a + b, 0);
   }
 
-  /** Waits until no frame has arrived for `quietMs` (or `maxMs` passed). */
-  async quiesce(quietMs = 300, maxMs = 30_000): Promise<void> {
+  /** Waits until no frame has arrived for `quietMs` (true), or `maxMs` passed first (false). */
+  async quiesce(quietMs = 300, maxMs = 30_000): Promise<boolean> {
     const until = Date.now() + maxMs;
     let last = -1;
     let stableSince = Date.now();
@@ -150,10 +150,11 @@ export class LoadGenerator {
         last = n;
         stableSince = Date.now();
       } else if (Date.now() - stableSince >= quietMs) {
-        return;
+        return true;
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+    return false;
   }
 
   /**

@@ -101,25 +101,88 @@ export interface Measurement {
   senderCpuMs: number;
 }
 
+/** Called around a measurement window (e.g. a system-call trace attached for its duration); not measured itself. */
+export interface WindowHooks {
+  /** Before the window opens (before the CPU baselines). */
+  before(): Promise<void>;
+  /** Once the window closed (after the CPU readings). */
+  after(): Promise<void>;
+}
+
 export async function measure(
   target: Target,
-  opts: { specs: ClientSpec[]; workers: number; warmup: Envelope[]; phases: Phase[]; log: (s: string) => void },
+  opts: { specs: ClientSpec[]; workers: number; warmup: Envelope[]; phases: Phase[]; log: (s: string) => void; hooks?: WindowHooks },
 ): Promise<Measurement[]> {
-  const gen = await LoadGenerator.start(opts.workers);
+  const session = await MeasureSession.open(target, opts);
   try {
-    const connect = await gen.connect(opts.specs, { socketIoModule: target.socketIoModule });
-    if (connect.failed > 0) {
-      throw new Error(`${connect.failed} of ${opts.specs.length} clients failed to connect or subscribe: ${connect.errors.join('; ')}`);
-    }
-    opts.log(`  ${target.id}: ${connect.connected} clients subscribed in ${(connect.ms / 1000).toFixed(1)} s (${gen.size} workers)`);
-    await warmUp(target, gen, opts.warmup);
     const results: Measurement[] = [];
-    for (const phase of opts.phases) results.push(await window(target, gen, phase, connect));
+    for (const phase of opts.phases) results.push(await session.window(phase, opts.hooks));
     return results;
   } finally {
-    await gen.disconnect().catch(() => undefined);
-    await gen.stop();
+    await session.close();
   }
+}
+
+/**
+ * Clients connected and warmed up once, measuring as many windows in turn as the caller asks for, each decided
+ * after the one before (the capacity search at N = 10 000, where fresh clients per step would cost 10 000
+ * handshakes a step). Whoever runs several windows keeps event ids unique across them (`firstId` of
+ * `steadyDriver`), so that a frame of an earlier window arriving in a later one counts there as unexpected
+ * instead of passing for one of its own events.
+ */
+export class MeasureSession {
+  private constructor(
+    private readonly target: Target,
+    private readonly gen: LoadGenerator,
+    private readonly specs: ClientSpec[],
+    private connectReport: ConnectReport,
+    private readonly log: (s: string) => void,
+  ) {}
+
+  static async open(
+    target: Target,
+    opts: { specs: ClientSpec[]; workers: number; warmup: Envelope[]; log: (s: string) => void },
+  ): Promise<MeasureSession> {
+    const gen = await LoadGenerator.start(opts.workers);
+    try {
+      const session = new MeasureSession(target, gen, opts.specs, await connectAll(target, gen, opts.specs, opts.log), opts.log);
+      await warmUp(target, gen, opts.warmup);
+      return session;
+    } catch (err) {
+      await gen.disconnect().catch(() => undefined);
+      await gen.stop();
+      throw err;
+    }
+  }
+
+  window(phase: Phase, hooks?: WindowHooks): Promise<Measurement> {
+    return window(this.target, this.gen, phase, this.connectReport, hooks);
+  }
+
+  /** Waits until no frame (of any kind) has arrived for `quietMs`; false when frames still came at `maxMs`. */
+  settle(quietMs: number, maxMs: number): Promise<boolean> {
+    return this.gen.quiesce(quietMs, maxMs);
+  }
+
+  /** Closes every client and connects and subscribes the same set afresh (whatever the old ones had queued is dropped with them). */
+  async reconnect(): Promise<void> {
+    await this.gen.disconnect();
+    this.connectReport = await connectAll(this.target, this.gen, this.specs, this.log);
+  }
+
+  async close(): Promise<void> {
+    await this.gen.disconnect().catch(() => undefined);
+    await this.gen.stop();
+  }
+}
+
+async function connectAll(target: Target, gen: LoadGenerator, specs: ClientSpec[], log: (s: string) => void): Promise<ConnectReport> {
+  const connect = await gen.connect(specs, { socketIoModule: target.socketIoModule });
+  if (connect.failed > 0) {
+    throw new Error(`${connect.failed} of ${specs.length} clients failed to connect or subscribe: ${connect.errors.join('; ')}`);
+  }
+  log(`  ${target.id}: ${connect.connected} clients subscribed in ${(connect.ms / 1000).toFixed(1)} s (${gen.size} workers)`);
+  return connect;
 }
 
 async function warmUp(target: Target, gen: LoadGenerator, warmup: Envelope[]): Promise<void> {
@@ -129,7 +192,8 @@ async function warmUp(target: Target, gen: LoadGenerator, warmup: Envelope[]): P
   await gen.quiesce(300, 60_000);
 }
 
-async function window(target: Target, gen: LoadGenerator, phase: Phase, connect: ConnectReport): Promise<Measurement> {
+async function window(target: Target, gen: LoadGenerator, phase: Phase, connect: ConnectReport, hooks?: WindowHooks): Promise<Measurement> {
+  await hooks?.before();
   const procs = target.serverProcesses();
   const cpuBefore = procs.map((p) => cpuMsOf(p.pid));
   const senderBefore = process.cpuUsage();
@@ -145,6 +209,7 @@ async function window(target: Target, gen: LoadGenerator, phase: Phase, connect:
     serverCpuMs[p.name] = cpuMsOf(p.pid) - cpuBefore[i]!;
     serverRssBytes[p.name] = rssBytesOf(p.pid);
   });
+  await hooks?.after();
   const deliveredSpan = (report.lastFrameAt - drive.firstSendAt) / 1000;
   return {
     phase: phase.name,
@@ -179,6 +244,7 @@ export async function measureSteady(
     rate: number;
     durationMs: number;
     event: (id: number, ts: number) => { envelope: Envelope; key: number };
+    hooks?: WindowHooks;
   },
 ): Promise<Measurement> {
   const [m] = await measure(target, {
@@ -186,6 +252,7 @@ export async function measureSteady(
     workers: opts.workers,
     warmup: opts.warmup,
     log: opts.log,
+    hooks: opts.hooks,
     phases: [
       {
         name: opts.name,
@@ -198,13 +265,17 @@ export async function measureSteady(
   return m!;
 }
 
-/** Posts one event at a time at a steady rate (open loop: a slow answer does not delay the next event). */
+/**
+ * Posts one event at a time at a steady rate (open loop: a slow answer does not delay the next event). Event ids
+ * run from `firstId` (1 unless a session's earlier windows used those).
+ */
 export function steadyDriver(
   target: Target,
-  opts: { rate: number; durationMs: number; event: (id: number, ts: number) => { envelope: Envelope; key: number } },
+  opts: { rate: number; durationMs: number; event: (id: number, ts: number) => { envelope: Envelope; key: number }; firstId?: number },
 ): () => Promise<DriveResult> {
   return async () => {
     const count = Math.max(1, Math.round((opts.rate * opts.durationMs) / 1000));
+    const firstId = opts.firstId ?? 1;
     const rtt = new LatencyHistogram();
     const events: Array<[number, number]> = [];
     const posts: Array<Promise<void>> = [];
@@ -212,8 +283,8 @@ export function steadyDriver(
     let errorSample: string | undefined;
     let lastAckAt = 0;
     const start = monoNow();
-    for (let id = 1; id <= count; id++) {
-      const wait = start + ((id - 1) * 1000) / opts.rate - monoNow();
+    for (let id = firstId; id < firstId + count; id++) {
+      const wait = start + ((id - firstId) * 1000) / opts.rate - monoNow();
       if (wait > 0) await sleep(wait);
       const ts = monoNow();
       const { envelope, key } = opts.event(id, ts);

@@ -57,18 +57,18 @@ export function machineInfo(): BenchReport['machine'] {
   };
 }
 
-/** A row whose value per target comes from `pick` on each measured target's result. */
 /** A row picker that reads a target's first measurement (scenarios that measure once per target). */
 export const fromFirst =
   <M>(f: (m: M) => number | null) =>
   (ms: M[]): number | null =>
     f(ms[0]!);
 
+/** A row whose value per target comes from `pick` on each measured target's result (a word when there is no number). */
 export function rowOf<M>(
   outcome: ScenarioOutcome,
   metric: string,
   digits: number,
-  pick: (m: M, target: TargetId) => number | null,
+  pick: (m: M, target: TargetId) => Cell,
   ratio = true,
 ): Row {
   const values = {} as Record<TargetId, Cell>;
