@@ -25,7 +25,7 @@ import {
   emptyCounters,
 } from '../../analytics/project-metrics';
 import { Topic } from '../../protocol/topic-grammar';
-import { ProjectStateReader, WriteOp, planApply, sortNewestFirst } from '../apply-plan';
+import { WriteOp, planApply, sortNewestFirst } from '../apply-plan';
 import { ApplyOutcome, HistoryLimits, MetricsRead, ReadModel, TopicRead } from '../read-model';
 import {
   COMMIT_SCRIPT,
@@ -35,6 +35,8 @@ import {
   METRICS_SCRIPT,
   READ_TOPIC_SCRIPT,
 } from './redis-scripts';
+import { Cmd, GuessCache } from './guess-cache';
+import { ObservedValues, ReadSetReader, VersionedReads } from './read-set-reader';
 
 export interface RedisReadModelOptions {
   history: HistoryLimits;
@@ -47,8 +49,13 @@ export interface RedisReadModelOptions {
   metrics?: MetricsSettings;
   /** REDIS_WAIT_REPLICAS / REDIS_WAIT_TIMEOUT_MS (see `replicated`); not on a cluster. */
   wait?: { waitReplicas?: number; waitTimeoutMs?: number };
-  /** Told when a commit is retried after a version conflict (the Prometheus counter). */
+  /**
+   * Told when a commit is retried because another commit changed what it was planned on in the meantime (the
+   * Prometheus counter): the version it read moved, or a value Redis told during this apply changed.
+   */
   onCommitRetry?: () => void;
+  /** Told when a commit is retried because a value this replica guessed was wrong (not a conflict: see apply). */
+  onGuessMiss?: () => void;
   /** Channel an envelope is published on (the bus's project channel). */
   channel: (projectId: string) => string;
   now?: () => number;
@@ -62,17 +69,18 @@ export class EngineUnavailableError extends Error {
   }
 }
 
-type Cmd = Array<string | number>;
-
 /** The scripts, as ioredis exposes them after defineCommand (EVALSHA with a fallback to EVAL). */
 interface ScriptCommands {
-  rtCommit(verKey: string, seqKey: string, ...args: Array<string | number>): Promise<number>;
+  rtCommit(verKey: string, seqKey: string, ...args: Array<string | number>): Promise<CommitReply>;
   rtReadTopic(seqKey: string, ...args: string[]): Promise<Array<string | number | null>>;
   rtListOpen(seqKey: string, ...args: string[]): Promise<Array<string | null>>;
   rtMetrics(seqKey: string, base: string, windowMs: number): Promise<[number, RawMetrics]>;
   rtMembership(seqKey: string, base: string, userId: string): Promise<[string | null, string | null]>;
   rtMetricsPrune(seqKey: string, base: string, windowMs: number): Promise<number>;
 }
+
+/** What the commit script answers: the seq (0 if none), VERSION_MOVED, METRICS_NOT_READY, or a mismatch (see COMMIT_SCRIPT). */
+type CommitReply = number | unknown[];
 
 /** What the metrics Lua (mx_read) answers; see redis-scripts.ts. */
 type RawMetrics = [number, string[], number, string | null, number, number, string[], Array<string | null>, number];
@@ -91,10 +99,11 @@ type RawMetrics = [number, string[], number, string | null, number, number, stri
  * `tombz` (zset of the same keys by that time, for the sweep of tombstones past DELETE_TOMBSTONE_TTL_S).
  * Global: `<prefix>projects` (set of project ids, for sweeps), `<prefix>dedupe:<id>` (ingest ids, with TTL).
  *
- * An apply reads the project's state through the shared planner, then commits with one script that checks
- * the write version read first (optimistic concurrency: a concurrent commit makes it retry), writes, numbers
- * the change and publishes its envelope in the same atomic step: two replicas can never store or publish an
- * older version over a newer one, and a publish is never lost between write and send.
+ * An apply plans with the shared planner on values it guesses (what this replica saw stored, else absent), then
+ * commits with one script that checks every value the plan read against Redis, and the write version where the
+ * plan read lists (optimistic concurrency: a wrong guess or a concurrent commit makes it plan again), writes,
+ * numbers the change and publishes its envelope in the same atomic step: two replicas can never store or publish
+ * an older version over a newer one, and a publish is never lost between write and send.
  */
 export class RedisReadModel extends ReadModel {
   private readonly redis: RedisClient;
@@ -112,6 +121,8 @@ export class RedisReadModel extends ReadModel {
   private readonly verFirst: boolean;
   private readonly tombstoneTtlMs: number;
   private readonly metricsSettings: MetricsSettings;
+  /** Values of planned-on keys this replica saw stored: the guesses of the next plans (bounded; see GuessCache). */
+  private readonly guesses = new GuessCache();
 
   constructor(
     connections: RedisConnections,
@@ -138,75 +149,85 @@ export class RedisReadModel extends ReadModel {
     return `${this.prefix}{${projectId}}:`;
   }
 
+  /**
+   * One round trip in the common case: the plan is made on values this replica guesses (its cache of what it saw
+   * stored, else absent), and the commit checks each of them against Redis before it writes (see COMMIT_SCRIPT). A
+   * wrong guess writes nothing and answers the values, and the event is planned again on them: two round trips,
+   * what reading first cost before. Plans that read what no value check covers (a project.update reads every
+   * member, a project_user whose scope changes reads lists) read that under the write version, as before.
+   */
   async apply(event: DomainEvent, acceptedAt: number): Promise<ApplyOutcome> {
     const base = this.base(event.projectId);
+    const observed = new ObservedValues(this.guesses);
+    const live = this.versionedReads(base);
     return this.guard(async () => {
+      let conflicts = 0;
       for (let attempt = 0; ; attempt++) {
-        // The version is read before the plan's reads (same connection, so Redis runs them in this order) but
-        // awaited after them: one round trip fewer, and a commit in between still makes this attempt retry.
-        // Not on a cluster: a slot moving between nodes redirects each command on its own, so the order could change.
-        const verRead = this.redis.get(`${base}ver`);
-        verRead.catch(() => undefined); // awaited below; a plan that throws first must not leave it unhandled
-        if (this.verFirst) await verRead;
-        const plan = await planApply(event, this.reader(base), {
+        const reader = new ReadSetReader(base, this.guesses, observed, live);
+        const plan = await planApply(event, reader, {
           requestsLimit: this.opts.history.requests,
           now: this.now(),
           acceptedAt,
           tombstoneTtlMs: this.tombstoneTtlMs,
         });
-        const ver = (await verRead) ?? '0';
         const cmds = (plan.ops ?? []).flatMap((op) => this.commands(base, op));
         // Metrics move by differences: they need state that agrees with the documents (see rebuildMetrics). The
         // windows are cut when read and by the sweep, not here: cutting them in every commit cost ingest 15-20 %.
         if (plan.ops?.some(isMetricsOp)) cmds.unshift(['MX_GUARD', base]);
-        if (plan.outcome !== 'applied') {
-          if (cmds.length === 0) return { outcome: plan.outcome };
-          // Housekeeping that must not be lost (a tombstone of a delete that came before its create): retried
-          // like a publishing commit.
-          const r = await this.replicated(this.scripts.rtCommit(`${base}ver`, `${base}seq`, ver, '', '', '', '', ...flatten(cmds)));
-          if (r === METRICS_NOT_READY) {
-            await this.rebuildMetrics(event.projectId);
-            continue;
-          }
-          if (r === -1) {
-            this.opts.onCommitRetry?.();
-            if (attempt >= MAX_ATTEMPTS)
-              throw new EngineUnavailableError(new Error(`project ${event.projectId} too busy: ${attempt} version conflicts`));
-            await backoff(attempt);
-            continue;
-          }
-          // A project that so far only had writes of this kind must still be swept (its tombstones expire).
-          this.registerProject(event.projectId, false);
-          return { outcome: plan.outcome };
-        }
-        const head = `{"projectId":${JSON.stringify(event.projectId)},"seq":`;
-        const tail = `,"acceptedAt":${acceptedAt},"change":${JSON.stringify(plan.change)}}`;
-        const seq = await this.replicated(
-          this.scripts.rtCommit(
-            `${base}ver`,
-            `${base}seq`,
-            ver,
-            this.publishCommand,
-            this.opts.channel(event.projectId),
-            head,
-            tail,
-            ...flatten(cmds),
-          ),
+        const publishing = plan.outcome === 'applied';
+        // Stale or duplicate on values Redis answered together a moment ago: as final as a read, nothing to check.
+        if (!publishing && cmds.length === 0 && reader.answeredByLatestReply()) return { outcome: plan.outcome };
+        const publish = publishing
+          ? [
+              this.publishCommand,
+              this.opts.channel(event.projectId),
+              `{"projectId":${JSON.stringify(event.projectId)},"seq":`,
+              `,"acceptedAt":${acceptedAt},"change":${JSON.stringify(plan.change)}}`,
+            ]
+          : ['', '', '', ''];
+        const commit = this.scripts.rtCommit(
+          `${base}ver`,
+          `${base}seq`,
+          await reader.version(),
+          ...publish,
+          ...reader.args(),
+          ...flatten(cmds),
         );
-        if (seq === METRICS_NOT_READY) {
+        // Housekeeping that must not be lost (a tombstone of a delete that came before its create) is confirmed like
+        // a publishing commit; a commit that only checks its reads writes nothing to wait for.
+        const res = cmds.length > 0 || publishing ? await this.replicated(commit) : await commit;
+        if (Array.isArray(res)) {
+          // Nothing written: plan again on the values the reply carries. Only a value Redis itself told during this
+          // apply that changed since is a conflict with another commit; a wrong guess is not, and waits for nothing.
+          if (observed.record(reader.reads, res)) {
+            this.opts.onCommitRetry?.();
+            if (conflicts >= MAX_ATTEMPTS) throw tooBusy(event.projectId, `${conflicts} version conflicts`);
+            await backoff(conflicts++);
+          } else {
+            this.opts.onGuessMiss?.();
+            if (attempt >= 2 * MAX_ATTEMPTS) throw tooBusy(event.projectId, `${attempt} attempts`);
+          }
+          continue;
+        }
+        if (res === METRICS_NOT_READY) {
           await this.rebuildMetrics(event.projectId);
           continue;
         }
-        if (seq === -1) {
+        if (res === VERSION_MOVED) {
           this.opts.onCommitRetry?.();
-          if (attempt >= MAX_ATTEMPTS)
-            throw new EngineUnavailableError(new Error(`project ${event.projectId} too busy: ${attempt} version conflicts`));
-          await backoff(attempt);
+          if (conflicts >= MAX_ATTEMPTS) throw tooBusy(event.projectId, `${conflicts} version conflicts`);
+          await backoff(conflicts++);
           continue;
         }
+        this.guesses.learn(cmds, this.guessed(base));
+        if (!publishing) {
+          // A project that so far only had writes of this kind must still be swept (its tombstones expire).
+          if (cmds.length > 0) this.registerProject(event.projectId, false);
+          return { outcome: plan.outcome };
+        }
         // seq 1: the project's data was just created, or Redis was wiped since: register it (again) in any case.
-        this.registerProject(event.projectId, seq === 1);
-        const envelope: Envelope = { projectId: event.projectId, seq, acceptedAt, change: plan.change };
+        this.registerProject(event.projectId, res === 1);
+        const envelope: Envelope = { projectId: event.projectId, seq: res, acceptedAt, change: plan.change };
         return { outcome: 'applied', envelope, published: true };
       }
     });
@@ -216,16 +237,16 @@ export class RedisReadModel extends ReadModel {
    * With REDIS_WAIT_REPLICAS, a commit that wrote is confirmed only once that many replicas have it: a WAIT sent
    * right behind it (the command connection pipelines both into one write, one round trip). Fewer replicas within
    * REDIS_WAIT_TIMEOUT_MS: the engine counts as unavailable, so the event is not acknowledged and its sender retries
-   * (applied on the primary already, the retry is a duplicate). A version conflict or a rebuild request wrote
+   * (applied on the primary already, the retry is a duplicate). A conflict, a mismatch or a rebuild request wrote
    * nothing and is answered as is.
    */
-  private async replicated(commit: Promise<number>): Promise<number> {
+  private async replicated<T extends CommitReply>(commit: Promise<T>): Promise<T> {
     const { waitReplicas = 0, waitTimeoutMs = 1000 } = this.opts.wait ?? {};
     if (waitReplicas <= 0) return commit;
     const waited = (this.redis as Redis).wait(waitReplicas, waitTimeoutMs);
     waited.catch(() => undefined); // awaited below, after the commit's own outcome
     const result = await commit;
-    if (result === -1 || result === METRICS_NOT_READY) {
+    if (Array.isArray(result) || result === VERSION_MOVED || result === METRICS_NOT_READY) {
       await waited.catch(() => undefined);
       return result;
     }
@@ -414,8 +435,8 @@ export class RedisReadModel extends ReadModel {
           ['HSET', `${base}mx`, 'v', 1],
           ['MX_PRUNE', base, this.metricsSettings.windowS * 1000],
         ];
-        const res = await this.scripts.rtCommit(`${base}ver`, `${base}seq`, ver ?? '0', '', '', '', '', ...flatten(cmds));
-        if (res !== -1) return;
+        const res = await this.scripts.rtCommit(`${base}ver`, `${base}seq`, ver ?? '0', '', '', '', '', '0', ...flatten(cmds));
+        if (res !== VERSION_MOVED) return;
         await backoff(attempt);
       }
       throw new EngineUnavailableError(new Error(`project ${projectId} too busy to rebuild its metrics`));
@@ -487,31 +508,43 @@ export class RedisReadModel extends ReadModel {
           if (json) cmds.push(...this.commands(base, { op: 'removeRequest', doc: JSON.parse(json) as RequestDoc }));
           else cmds.push(['ZREM', `${base}closed`, rid]);
         });
-        const r = await this.scripts.rtCommit(`${base}ver`, `${base}seq`, ver, '', '', '', '', ...flatten(cmds));
-        if (r !== -1) break;
+        const r = await this.scripts.rtCommit(`${base}ver`, `${base}seq`, ver, '', '', '', '', '0', ...flatten(cmds));
+        if (r === VERSION_MOVED) continue;
+        this.guesses.learn(cmds, this.guessed(base));
+        break;
       }
     }
   }
 
   // ---- plan reads --------------------------------------------------------------------------------
 
-  private reader(base: string): ProjectStateReader {
+  /** Reads of a plan that no value check covers, made against Redis under the project's write version. */
+  private versionedReads(base: string): VersionedReads {
     const r = this.redis;
     return {
-      project: async () => parse<ProjectDoc>(await r.get(`${base}project`)),
-      request: async (rid) => parse<RequestDoc>(await r.hget(`${base}req`, rid)),
-      requestIdOf: async (oid) => (await r.hget(`${base}roid`, oid)) ?? undefined,
-      message: async (rid, id) => parse<MessageDoc>(await r.hget(`${base}msg:${rid}`, id)),
-      projectUser: async (id) => parse<ProjectUserDoc>(await r.hget(`${base}pu`, id)),
+      version: () => r.get(`${base}ver`),
+      // Not on a cluster: a slot moving between nodes redirects each command on its own, so the order could change.
+      versionFirst: this.verFirst,
       projectUsers: async () => Object.values(await r.hgetall(`${base}pu`)).map((j) => JSON.parse(j) as ProjectUserDoc),
       listed: async (viewer: Pick<Viewer, 'scope' | 'userId'>, limit?: number) => {
         const flat = await this.scripts.rtListOpen(`${base}seq`, base, viewer.scope, viewer.userId, String(limit ?? 0));
         const docs = sortNewestFirst(pairs(flat).map(([, json]) => JSON.parse(json) as RequestDoc));
         return limit === undefined ? docs : docs.slice(0, limit);
       },
-      hasEvent: async (puId, name, id) => (await r.hexists(`${base}ev:${puId}:${name}`, id)) === 1,
-      bot: async (id) => parse<BotDoc>(await r.hget(`${base}bot`, id)),
-      tombstones: async (keys) => (await r.hmget(`${base}tomb`, ...keys)).map((at) => (at === null ? null : Number(at))),
+      point: async (kind, key, field) => {
+        if (kind === 'g') return r.get(key);
+        if (kind === 'h') return r.hget(key, field);
+        return (await r.hexists(key, field)) === 1 ? '1' : null;
+      },
+    };
+  }
+
+  /** The keys of a project worth keeping guesses of: those the planner reads by value, but events (ids never repeat). */
+  private guessed(base: string): (key: string) => boolean {
+    return (key) => {
+      if (!key.startsWith(base)) return false;
+      const name = key.slice(base.length);
+      return GUESSED_KEYS.has(name) || name.startsWith('msg:');
     };
   }
 
@@ -662,6 +695,16 @@ export class RedisReadModel extends ReadModel {
 }
 
 const MAX_ATTEMPTS = 30;
+
+/** What the commit script answers when the write version moved since the plan's versioned reads. */
+const VERSION_MOVED = -1;
+
+/** The keys under a project's base whose values the planner reads one by one (ReadSetReader), but events'. */
+const GUESSED_KEYS = new Set(['project', 'req', 'roid', 'pu', 'bot', 'tomb']);
+
+function tooBusy(projectId: string, retries: string): EngineUnavailableError {
+  return new EngineUnavailableError(new Error(`project ${projectId} too busy: ${retries}`));
+}
 
 /** What the commit script answers when the project's metrics state must be rebuilt first (MX_GUARD). */
 const METRICS_NOT_READY = -2;

@@ -91,24 +91,60 @@ end
 `;
 
 /**
- * Commit: applies a list of writes if the project's write version is still the one the plan was read at,
- * then (when asked) numbers the change and publishes its envelope, all in one atomic step.
- * KEYS[1] version key, KEYS[2] seq key. ARGV[1] expected version, ARGV[2] '' | 'PUBLISH' | 'SPUBLISH',
- * ARGV[3] channel, ARGV[4] envelope text before the seq, ARGV[5] after it; from ARGV[6] on, the commands,
- * each as its name, its argument count, then its arguments (flat, so no document goes through a Lua JSON
- * decoder: cjson refuses some strings JSON allows, such as lone surrogates).
- * Returns -1 on a version conflict, else the new seq (0 when nothing was published). A publishing commit that
- * finds no `life` key (the project's first, or the first since its data was wiped) stamps one with the server's
- * TIME: seq numbers are only comparable within one life.
+ * Commit: applies a list of writes if what the plan was made on still holds, then (when asked) numbers the change
+ * and publishes its envelope, all in one atomic step. What the plan was made on: the point reads it recorded, each
+ * a value (or absence) the replica only guessed or learned earlier, compared here with what Redis holds (by
+ * SHA-1); and, when the plan also read what no value check covers (every member, a list), the project's write
+ * version read before those reads.
+ * KEYS[1] version key, KEYS[2] seq key: every key the script touches shares their slot (the project's hash tag),
+ * so they route it on a cluster. ARGV[1] expected version ('' checks none), ARGV[2] '' | 'PUBLISH' | 'SPUBLISH',
+ * ARGV[3] channel, ARGV[4] envelope text before the seq, ARGV[5] after it, ARGV[6] the number of reads, then per
+ * read its kind ('g' GET key, 'h' HGET key field, 'x' HEXISTS key field, whose value is '1' or absent), key, field
+ * ('' for 'g') and expected SHA-1 of the value ('' for absent); then the commands, each as its name, its argument
+ * count, then its arguments (flat, so no document goes through a Lua JSON decoder: cjson refuses some strings JSON
+ * allows, such as lone surrogates).
+ * Returns, writing nothing, { -3, per read: 1 if it holds the expected value, else the value (nil if absent) }
+ * when a read does not match, so that the caller can plan again without reading; -1 when the version moved;
+ * else the new seq (0 when nothing was published). The version is bumped by every commit that writes (a commit
+ * with no commands and nothing to publish only checks its reads). A publishing commit that finds no `life` key
+ * (the project's first, or the first since its data was wiped) stamps one with the server's TIME: seq numbers are
+ * only comparable within one life.
  * Commands are Redis commands, plus CAPPED_ADD hash zset id score json cap (a map kept to the `cap` members
  * of highest score), CAPPED_DEL hash zset (delete both) and CAPPED_EXPIRE hash zset maxScore (drop members
  * scored at or below maxScore from both) and UNLINK_IF hash field value [hash2] (delete the field only while it
  * still holds value, and then set the same field of hash2 to '').
  */
 export const COMMIT_SCRIPT = `${METRICS_LUA}
-if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[1] then return -1 end
+local ver = redis.call('GET', KEYS[1]) or '0'
+local i = 7
+local mismatch = false
+for r = 1, tonumber(ARGV[6]) do
+  local kind, key, field, expected = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  i = i + 4
+  local v
+  if kind == 'g' then
+    v = redis.call('GET', key)
+  elseif kind == 'h' then
+    v = redis.call('HGET', key, field)
+  elseif redis.call('HEXISTS', key, field) == 1 then
+    v = '1'
+  else
+    v = false
+  end
+  local same
+  if v then same = expected ~= '' and redis.sha1hex(v) == expected else same = expected == '' end
+  if not same and not mismatch then
+    mismatch = { -3 }
+    for k = 1, r - 1 do mismatch[k + 1] = 1 end
+  end
+  if mismatch then
+    if same then mismatch[r + 1] = 1 else mismatch[r + 1] = v end
+  end
+end
+if mismatch then return mismatch end
+if ARGV[1] ~= '' and ver ~= ARGV[1] then return -1 end
+if i > #ARGV and ARGV[2] == '' then return 0 end
 redis.call('INCR', KEYS[1])
-local i = 6
 while i <= #ARGV do
   local name = ARGV[i]
   local n = tonumber(ARGV[i + 1])
@@ -133,7 +169,7 @@ while i <= #ARGV do
   elseif name == 'MX_GUARD' then
     if redis.call('HEXISTS', c[1] .. 'mx', 'v') == 0 then
       -- The project's first commit starts its metrics; documents stored before the metrics existed need a rebuild.
-      if ARGV[1] ~= '0' then return -2 end
+      if ver ~= '0' then return -2 end
       redis.call('HSET', c[1] .. 'mx', 'v', 1)
     end
   elseif name == 'MX_WAIT' then
