@@ -156,6 +156,7 @@ function redisEngine(): Provider[] {
           channel: (projectId) => projectChannel(connections.prefix, projectId),
           wait: { waitReplicas: c.redis!.waitReplicas, waitTimeoutMs: c.redis!.waitTimeoutMs },
           onCommitRetry: () => metrics.commitRetries.inc(),
+          onGuessMiss: () => metrics.guessMisses.inc(),
         }),
       inject: [APP_CONFIG, RedisConnections, ServiceMetrics],
     },

@@ -222,11 +222,9 @@ export class FanoutService {
    * (thousands of members connecting at once) then read the store once for all of them instead of once each.
    */
   private loadMembers(projectId: string, project: ProjectSubscriptions, view: ProjectView): void {
-    const readMembers = this.store.readMembers?.bind(this.store);
-    if (!readMembers) return;
     const epoch = project.viewEpoch;
     view.loadingMembers();
-    readMembers(projectId).then(
+    this.store.readMembers(projectId).then(
       (read) => view.membersLoaded(project.view === view && this.bus.epoch === epoch ? read : undefined),
       (err: unknown) => {
         view.membersLoaded(undefined);

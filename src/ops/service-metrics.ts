@@ -130,6 +130,11 @@ export class ServiceMetrics {
     labelNames: ['connection'] as const,
     registers: [this.registry],
   });
+  readonly guessMisses = new Counter({
+    name: 'realtime_redis_guess_misses_total',
+    help: "Redis commits planned on a value this replica's cache guessed wrong (another replica, the sweep or a wipe changed it): planned again on the values the commit answered",
+    registers: [this.registry],
+  });
   readonly commitRetries = new Counter({
     name: 'realtime_redis_commit_retries_total',
     help: "Redis commits retried because another replica changed the project's version first",

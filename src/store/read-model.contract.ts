@@ -697,6 +697,25 @@ export function describeReadModelContract(
         expect((await read(`/${P}/project_users/nope`, 'u1')).target).toBeNull();
       });
 
+      it('readMembers: every user id with the project_user a subscribe of that user finds, at the read seq', async () => {
+        await applied({ type: 'project.update', data: f.project(P) });
+        await applied({ type: 'project_user.create', data: f.projectUser(P, 'u1', 'owner') });
+        await applied({ type: 'project_user.create', data: f.projectUser(P, 'u2', 'agent', { status: 'disabled' }) });
+        // A second project_user naming u1 takes the user id (the last write holds it); deleting it lets u1 have none.
+        await applied({ type: 'project_user.create', data: f.projectUser(P, 'u1', 'agent', { _id: 'pu-other' }) });
+        await applied({ type: 'project_user.create', data: f.projectUser(P, 'u3', 'agent') });
+        await applied({ type: 'project_user.delete', data: { _id: `pu-${P}-u3`, id_project: P } });
+        const all = await model.readMembers(P);
+        const subscribe = await read(`/${P}/requests`, 'u1');
+        expect(all.seq).toBe(subscribe.seq);
+        expect(all.project).toEqual(subscribe.project);
+        expect([...all.members.keys()].sort()).toEqual(['u1', 'u2']);
+        for (const u of ['u1', 'u2']) expect(all.members.get(u)).toEqual((await read(`/${P}/requests`, u)).member);
+        expect(all.members.get('u1')).toMatchObject({ _id: 'pu-other' });
+        const none = await model.readMembers(Q);
+        expect(none).toEqual({ seq: 0, project: null, members: new Map() });
+      });
+
       it('a populated id_user is resolved to the user id', async () => {
         const data = f.projectUser(P, 'u1', 'agent', { id_user: { _id: 'u1', firstname: 'A', email: 'a@example.test' } });
         await applied({ type: 'project_user.update', data: { updatedProject_userPopulated: data, req: {} } });

@@ -67,7 +67,7 @@ export abstract class ReadModel {
   abstract apply(event: DomainEvent, acceptedAt: number): Promise<ApplyOutcome>;
   abstract readForSubscribe(topic: Topic, userId: string): Promise<TopicRead>;
   /** Every membership of a project at one seq (a replica's view of the project starts from it; see ProjectView). */
-  readMembers?(projectId: string): Promise<MembersRead>;
+  abstract readMembers(projectId: string): Promise<MembersRead>;
   /** The `/P/metrics` object of a project, computed from state the engine keeps up with every commit. */
   abstract readMetrics(projectId: string): Promise<MetricsRead>;
   /** The projects in which the user is an active agent-type member, with the role (`GET /v1/me/projects`). */

@@ -26,7 +26,8 @@ import {
 } from '../../analytics/project-metrics';
 import { Topic } from '../../protocol/topic-grammar';
 import { WriteOp, planApply, sortNewestFirst } from '../apply-plan';
-import { ApplyOutcome, HistoryLimits, MetricsRead, ReadModel, TopicRead } from '../read-model';
+import { ApplyOutcome, HistoryLimits, MembersRead, MetricsRead, ReadModel, TopicRead } from '../read-model';
+import { MembersReply, READ_MEMBERS_SCRIPT, membersReadOf } from './members-read';
 import {
   COMMIT_SCRIPT,
   LIST_OPEN_SCRIPT,
@@ -77,6 +78,7 @@ interface ScriptCommands {
   rtMetrics(seqKey: string, base: string, windowMs: number): Promise<[number, RawMetrics]>;
   rtMembership(seqKey: string, base: string, userId: string): Promise<[string | null, string | null]>;
   rtMetricsPrune(seqKey: string, base: string, windowMs: number): Promise<number>;
+  rtReadMembers(seqKey: string, base: string): Promise<MembersReply>;
 }
 
 /** What the commit script answers: the seq (0 if none), VERSION_MOVED, METRICS_NOT_READY, or a mismatch (see COMMIT_SCRIPT). */
@@ -142,6 +144,7 @@ export class RedisReadModel extends ReadModel {
     this.redis.defineCommand('rtMetricsPrune', { numberOfKeys: 1, lua: METRICS_PRUNE_SCRIPT });
     this.redis.defineCommand('rtReadTopic', { numberOfKeys: 1, lua: READ_TOPIC_SCRIPT });
     this.redis.defineCommand('rtListOpen', { numberOfKeys: 1, lua: LIST_OPEN_SCRIPT });
+    this.redis.defineCommand('rtReadMembers', { numberOfKeys: 1, lua: READ_MEMBERS_SCRIPT });
     this.scripts = this.redis as unknown as ScriptCommands;
   }
 
@@ -367,6 +370,11 @@ export class RedisReadModel extends ReadModel {
       }
     }
     return read;
+  }
+
+  async readMembers(projectId: string): Promise<MembersRead> {
+    const base = this.base(projectId);
+    return membersReadOf(await this.guard(() => this.scripts.rtReadMembers(`${base}seq`, base)));
   }
 
   async readMetrics(projectId: string): Promise<MetricsRead> {
