@@ -2,7 +2,7 @@ import { memberUserId, viewerOf } from '../access/member-access';
 import { Change, Envelope } from '../domain/changes';
 import { ProjectDoc, ProjectUserDoc, RequestDoc, isListed } from '../domain/documents';
 import { Topic } from '../protocol/topic-grammar';
-import { sortNewestFirst } from '../store/apply-plan';
+import { newestFirst } from '../store/apply-plan';
 import { MembersRead, TopicRead } from '../store/read-model';
 
 type MemberChange = Extract<Change, { type: 'project_user' }>;
@@ -170,25 +170,23 @@ export class ProjectView {
     const wasListed = prev !== null && isListed(prev);
     const now = next !== null && isListed(next);
     if (!wasListed && !now) return;
-    const ids = new Set([prev?.request_id, next?.request_id]);
-    const candidates = list.requests.filter((r) => !ids.has(r.request_id));
-    if (now) candidates.push(next);
+    const old = list.requests;
+    const boundary = old[old.length - 1];
+    const requests = old.filter((r) => r.request_id !== prev?.request_id && r.request_id !== next?.request_id);
+    if (now) requests.splice(insertionPoint(requests, next), 0, next);
     if (list.whole) {
-      const requests = sortNewestFirst(candidates);
       const whole = requests.length <= this.limit;
       if (!whole) requests.length = this.limit;
       this.keepList(requests, whole);
       return;
     }
-    const boundary = list.requests[list.requests.length - 1];
     if (boundary === undefined) return this.forgetList();
-    const boundaryKept = candidates.includes(boundary);
-    const sorted = sortNewestFirst(boundaryKept ? candidates : [...candidates, boundary]);
-    const at = sorted.indexOf(boundary);
-    const known = boundaryKept ? sorted.slice(0, at + 1) : sorted.slice(0, at);
-    if (known.length < this.limit) return this.forgetList();
-    known.length = this.limit;
-    this.keepList(known, false);
+    // Known: what sorts before the boundary, and the boundary itself if it is still there unchanged.
+    let known = requests.indexOf(boundary) + 1;
+    if (known === 0) known = insertionPoint(requests, boundary);
+    if (known < this.limit) return this.forgetList();
+    requests.length = this.limit;
+    this.keepList(requests, false);
   }
 
   private keepList(requests: RequestDoc[], whole: boolean): void {
@@ -200,4 +198,16 @@ export class ProjectView {
     this.list = null;
     this.frozen = null;
   }
+}
+
+/** Where `doc` goes in a list sorted newest first (after the elements that sort before or equal to it). */
+function insertionPoint(sorted: readonly RequestDoc[], doc: RequestDoc): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (newestFirst(sorted[mid]!, doc) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

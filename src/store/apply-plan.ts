@@ -264,8 +264,11 @@ export function withoutEmbeddedRequest(msg: MessageDoc): MessageDoc {
 
 /** Newest `updatedAt` first, ties by `_id` ascending: the order of every request list. */
 export function sortNewestFirst(docs: RequestDoc[]): RequestDoc[] {
-  return docs.sort((a, b) => {
-    const d = (timeOf(b.updatedAt) || 0) - (timeOf(a.updatedAt) || 0);
-    return d !== 0 ? d : a._id < b._id ? -1 : a._id > b._id ? 1 : 0;
-  });
+  return docs.sort(newestFirst);
+}
+
+/** The order of every request list as a comparator: negative when `a` comes before `b`. */
+export function newestFirst(a: RequestDoc, b: RequestDoc): number {
+  const d = (timeOf(b.updatedAt) || 0) - (timeOf(a.updatedAt) || 0);
+  return d !== 0 ? d : a._id < b._id ? -1 : a._id > b._id ? 1 : 0;
 }
