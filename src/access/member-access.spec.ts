@@ -1,7 +1,21 @@
 import * as f from '../../test/helpers/factories';
 import { ProjectDoc, ProjectUserDoc, RequestDoc } from '../domain/documents';
 import { toWireRequest } from '../domain/transforms';
-import { audienceOf, audienceUserIds, canSee, canSeeRequest, isActiveMember, isProjectEnabled, scopeOf, viewerOf } from './member-access';
+import {
+  accessFacts,
+  audienceOf,
+  audienceUserIds,
+  canSee,
+  canSeeRequest,
+  isActiveMember,
+  isProjectEnabled,
+  mayReadMetrics,
+  memberUserId,
+  scopeOf,
+  viewerKey,
+  viewerOf,
+} from './member-access';
+import { Random } from '../../test/helpers/random';
 
 const pu = (role: string, overrides: Record<string, unknown> = {}) => f.projectUser('p1', 'u1', role, overrides) as ProjectUserDoc;
 const req = (id: string, overrides: Record<string, unknown> = {}): RequestDoc => toWireRequest(f.request('p1', id, overrides));
@@ -141,5 +155,31 @@ describe('request visibility for each scope', () => {
   it('audienceUserIds lists participants and agents once each', () => {
     const r = req('r-both', { participants: ['u1', 'u2'], agents: ['u2', 'u3'] });
     expect(audienceUserIds(r).sort()).toEqual(['u1', 'u2', 'u3']);
+  });
+});
+
+describe('accessFacts: a project_user reduced to what the rules read', () => {
+  it('gives every rule the same answer as the whole document, over random members', () => {
+    const rnd = new Random(7);
+    const perms = ['request_read_all', 'request_read_group', 'analytics_read', 'lead_read'];
+    for (let i = 0; i < 500; i++) {
+      const doc = pu(rnd.pick(['owner', 'admin', 'supervisor', 'agent', 'user', 'guest', 'teammate']), {
+        status: rnd.pick(['active', 'disabled', 'invited']),
+        roleType: rnd.pick([undefined, 1, 2]),
+        permissions: rnd.chance(0.5) ? rnd.subset(perms, 0.4) : undefined,
+        rolePermissions: rnd.chance(0.3) ? rnd.subset(perms, 0.4) : undefined,
+        id_user: rnd.chance(0.3) ? { _id: 'u1', email: 'someone@example.com', firstname: 'A' } : 'u1',
+        user_available: rnd.chance(0.5),
+        number_assigned_requests: rnd.int(5),
+      });
+      const facts = accessFacts(doc);
+      expect(memberUserId(facts)).toBe(memberUserId(doc));
+      expect(isActiveMember(facts)).toBe(isActiveMember(doc));
+      expect(viewerKey(facts)).toBe(viewerKey(doc));
+      expect(mayReadMetrics(facts)).toBe(mayReadMetrics(doc));
+      expect(viewerOf(facts, 'u1')).toEqual(viewerOf(doc, 'u1'));
+      expect(facts._id).toBe(doc._id);
+      expect(JSON.stringify(facts).length).toBeLessThanOrEqual(JSON.stringify(doc).length);
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { memberUserId, viewerOf } from '../access/member-access';
+import { accessFacts, memberUserId, viewerOf } from '../access/member-access';
 import { Change, Envelope } from '../domain/changes';
 import { ProjectDoc, ProjectUserDoc, RequestDoc, isListed } from '../domain/documents';
 import { Topic } from '../protocol/topic-grammar';
@@ -20,7 +20,7 @@ function moveMember(members: Map<string, ProjectUserDoc | null>, change: MemberC
   const prevUser = prev ? memberUserId(prev) : undefined;
   if (prev && prevUser !== undefined && members.get(prevUser)?._id === prev._id) members.set(prevUser, null);
   const nextUser = next ? memberUserId(next) : undefined;
-  if (next && nextUser !== undefined) members.set(nextUser, next);
+  if (next && nextUser !== undefined) members.set(nextUser, accessFacts(next));
 }
 
 /**
@@ -76,7 +76,7 @@ export class ProjectView {
   learn(read: TopicRead, topic: Topic, userId: string): void {
     if (read.seq !== this.seq) return;
     this.project = read.project;
-    this.members.set(userId, read.member);
+    this.members.set(userId, read.member && accessFacts(read.member));
     if (topic.kind === 'requests' && read.member && viewerOf(read.member, userId)?.scope === 'all' && read.requests) {
       this.list = { requests: [...read.requests], whole: read.requests.length < this.limit };
       this.frozen = Object.isFrozen(read.requests) ? read.requests : null;
@@ -129,7 +129,8 @@ export class ProjectView {
       this.noLoadBefore = Date.now() + MEMBERS_RETRY_MS;
       return;
     }
-    const members = new Map<string, ProjectUserDoc | null>(read.members);
+    const members = new Map<string, ProjectUserDoc | null>();
+    for (const [userId, pu] of read.members) members.set(userId, accessFacts(pu));
     if (read.seq > this.seq) {
       this.membersAhead = { seq: read.seq, members };
       return;
