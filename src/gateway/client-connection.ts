@@ -53,6 +53,8 @@ export class ClientConnection implements FrameSink, HeldWrites {
   /** The socket is corked with frames of this turn (see TurnWrites); `heldBytes` of them since the last flush. */
   private holding = false;
   private heldBytes = 0;
+  /** The turn (TurnWrites.current) of the last frame written at once. */
+  private lastTurn = -1;
   private readonly flushEarlyBytes: number;
 
   /**
@@ -95,7 +97,7 @@ export class ClientConnection implements FrameSink, HeldWrites {
    * byte has left, so until the socket drains the cap is raised by the largest such frame of each topic (of up
    * to MAX_OVERSIZED_TOPICS). Per topic, not per frame: a client that stops reading and keeps asking for one big
    * snapshot is closed at the third, while one that subscribes to a few big topics at once gets them all.
-   * Frames held for the end of the turn count as unsent: they are.
+   * Frames held for the end of the turn (see TurnWrites) count as unsent: they are.
    */
   send(frame: OutboundFrame | string): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
@@ -107,10 +109,16 @@ export class ClientConnection implements FrameSink, HeldWrites {
     }
     const out = typeof frame === 'string' ? OutboundFrame.of(frame) : frame;
     const { wire, topic } = out;
-    if (this.turn && !this.holding) {
-      this.socket.cork();
-      this.holding = true;
-      this.turn.hold(this);
+    const turn = this.turn;
+    if (turn && !this.holding) {
+      if (this.lastTurn !== turn.current) {
+        this.lastTurn = turn.current; // the first frame of this turn: written at once
+        turn.wroteDirect();
+      } else {
+        this.socket.cork(); // a second one: it and the rest of the turn leave together at its end
+        this.holding = true;
+        turn.hold(this);
+      }
     }
     this.socket.write(wire);
     if (this.holding && (this.heldBytes += wire.length) >= this.flushEarlyBytes) {

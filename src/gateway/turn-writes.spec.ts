@@ -109,7 +109,7 @@ describe('TurnWrites: the frames of one turn leave in one write', () => {
     return out;
   }
 
-  it('writes the frames one connection gets in a turn with one system call, in order, at the end of the turn', async () => {
+  it('writes the first frame of a turn at once and the rest of the turn with one system call at its end, in order', async () => {
     const counts: number[] = [];
     const turn = new TurnWrites((n) => counts.push(n));
     const { near, far } = await pair();
@@ -117,21 +117,25 @@ describe('TurnWrites: the frames of one turn leave in one write', () => {
     const { conn } = connection(near, turn);
     const frames = Array.from({ length: 40 }, (_, i) => frame(i, 600));
     for (const f of frames) conn.send(f);
-    expect(seen.writes).toBe(0); // held until the turn ends
+    expect(seen).toEqual({ writes: 1, chunks: 1 }); // the first at once, the others held until the turn ends
     await nextTurn();
-    expect(seen).toEqual({ writes: 1, chunks: 40 });
-    expect(counts).toEqual([1]);
-    const bytes = frames.reduce((sum, f) => sum + f.wire.length, 0);
-    expect(await receive(far, bytes)).toEqual(frames.map((_, i) => i));
+    expect(seen).toEqual({ writes: 2, chunks: 40 });
+    expect(counts).toEqual([2]);
+    // The next turn starts afresh: its first frame goes at once again.
+    conn.send(frame(40));
+    expect(seen.writes).toBe(3);
+    const bytes = frames.reduce((sum, f) => sum + f.wire.length, 0) + frame(40).wire.length;
+    expect(await receive(far, bytes)).toEqual([...frames.map((_, i) => i), 40]);
   });
 
-  it('sends a lone frame in the turn it was sent, with no timer', async () => {
+  it('sends a lone frame at once, as an uncoalesced write would', async () => {
     const turn = new TurnWrites();
     const { near, far } = await pair();
     const seen = countWrites(near);
     const { conn } = connection(near, turn);
     const f = frame(7);
     conn.send(f);
+    expect(seen.writes).toBe(1);
     await nextTurn();
     expect(seen.writes).toBe(1);
     expect(await receive(far, f.wire.length)).toEqual([7]);
@@ -146,7 +150,7 @@ describe('TurnWrites: the frames of one turn leave in one write', () => {
     // Interleaved as the fan-out does it: envelope by envelope, connection by connection.
     for (let e = 0; e < 10; e++) cs.forEach((c, i) => c.send(frame(i * 100 + e)));
     await nextTurn();
-    expect(seen.map((s) => s.writes)).toEqual([1, 1, 1, 1, 1]);
+    expect(seen.map((s) => s.writes)).toEqual([2, 2, 2, 2, 2]);
     for (let i = 0; i < conns.length; i++) {
       const bytes = Array.from({ length: 10 }, (_, e) => frame(i * 100 + e).wire.length).reduce((a, b) => a + b, 0);
       expect(await receive(conns[i]!.far, bytes)).toEqual(Array.from({ length: 10 }, (_, e) => i * 100 + e));
