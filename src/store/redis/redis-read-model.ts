@@ -165,6 +165,12 @@ export class RedisReadModel extends ReadModel {
     const live = this.versionedReads(base);
     return this.guard(async () => {
       let conflicts = 0;
+      // Another commit changed what this plan stood on: counted, and tried again after a back-off, a few times.
+      const conflict = async (): Promise<void> => {
+        this.opts.onCommitRetry?.();
+        if (conflicts >= MAX_ATTEMPTS) throw tooBusy(event.projectId, `${conflicts} version conflicts`);
+        await backoff(conflicts++);
+      };
       for (let attempt = 0; ; attempt++) {
         const reader = new ReadSetReader(base, this.guesses, observed, live);
         const plan = await planApply(event, reader, {
@@ -203,9 +209,7 @@ export class RedisReadModel extends ReadModel {
           // Nothing written: plan again on the values the reply carries. Only a value Redis itself told during this
           // apply that changed since is a conflict with another commit; a wrong guess is not, and waits for nothing.
           if (observed.record(reader.reads, res)) {
-            this.opts.onCommitRetry?.();
-            if (conflicts >= MAX_ATTEMPTS) throw tooBusy(event.projectId, `${conflicts} version conflicts`);
-            await backoff(conflicts++);
+            await conflict();
           } else {
             this.opts.onGuessMiss?.();
             if (attempt >= 2 * MAX_ATTEMPTS) throw tooBusy(event.projectId, `${attempt} attempts`);
@@ -217,9 +221,7 @@ export class RedisReadModel extends ReadModel {
           continue;
         }
         if (res === VERSION_MOVED) {
-          this.opts.onCommitRetry?.();
-          if (conflicts >= MAX_ATTEMPTS) throw tooBusy(event.projectId, `${conflicts} version conflicts`);
-          await backoff(conflicts++);
+          await conflict();
           continue;
         }
         this.guesses.learn(cmds, this.guessed(base));
