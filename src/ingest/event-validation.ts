@@ -48,6 +48,12 @@ export const TYPE_ALIASES: Readonly<Record<string, (typeof EVENT_TYPES)[number]>
   faqbot_update: 'faqbot.update',
 };
 
+/** The ingest type a sent type or routing key names (aliases resolved), or undefined for any other string. */
+export function eventTypeOf(sent: string): (typeof EVENT_TYPES)[number] | undefined {
+  const type = TYPE_ALIASES[sent] ?? sent;
+  return (EVENT_TYPES as readonly string[]).includes(type) ? (type as (typeof EVENT_TYPES)[number]) : undefined;
+}
+
 const id = z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' });
 const date = z
   .string({ error: 'must be an ISO date string' })
@@ -139,8 +145,8 @@ export function validateEnvelope(raw: unknown, index: number, limits: Validation
   // reportInput: without it zod 4 leaves `issue.input` unset and every wrong type would read "required".
   const env = envelopeSchema.safeParse(raw, { reportInput: true });
   if (!env.success) throw fromZod(env.error, index, '');
-  const type = TYPE_ALIASES[env.data.type] ?? env.data.type;
-  if (!(EVENT_TYPES as readonly string[]).includes(type)) {
+  const type = eventTypeOf(env.data.type);
+  if (type === undefined) {
     throw new IngestValidationError('bad_request', `event ${index}: unknown type ${JSON.stringify(env.data.type)}`, index, 'type');
   }
   const size = Buffer.byteLength(JSON.stringify(env.data.data));
@@ -152,7 +158,7 @@ export function validateEnvelope(raw: unknown, index: number, limits: Validation
       'data',
     );
   }
-  const event = toDomainEvent(type as (typeof EVENT_TYPES)[number], env.data.data, index);
+  const event = toDomainEvent(type, env.data.data, index);
   return env.data.id !== undefined ? { id: env.data.id, type, event } : { type, event };
 }
 

@@ -3,7 +3,7 @@ import { Bus } from '../bus/bus';
 import { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { ReadModel } from '../store/read-model';
-import { EVENT_TYPES, IngestValidationError, TYPE_ALIASES, ValidatedEvent, validateEnvelope } from './event-validation';
+import { IngestValidationError, ValidatedEvent, eventTypeOf, validateEnvelope } from './event-validation';
 import { KeyedSerializer, runBatch } from './keyed-serializer';
 import { IngestTransport, ServiceMetrics } from '../ops/service-metrics';
 
@@ -108,7 +108,5 @@ export class IngestPipeline {
 /** The event type label of a refused event: one of the ingest types (ingest.md §1), else `unknown`. */
 function typeLabel(raw: unknown): string {
   const sent = typeof raw === 'object' && raw !== null ? (raw as { type?: unknown }).type : undefined;
-  if (typeof sent !== 'string') return 'unknown';
-  const type = TYPE_ALIASES[sent] ?? sent;
-  return (EVENT_TYPES as readonly string[]).includes(type) ? type : 'unknown';
+  return (typeof sent === 'string' && eventTypeOf(sent)) || 'unknown';
 }

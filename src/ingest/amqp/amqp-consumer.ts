@@ -2,7 +2,7 @@ import amqp, { AmqpConnectionManager, ChannelWrapper } from 'amqp-connection-man
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import { ServiceMetrics } from '../../ops/service-metrics';
-import { EVENT_TYPES, IngestValidationError, TYPE_ALIASES } from '../event-validation';
+import { IngestValidationError, eventTypeOf } from '../event-validation';
 import { IngestPipeline, isEngineOutage } from '../ingest-pipeline.service';
 
 /** Tiledesk's realtime fan-out exchange: declared `fanout`, not durable, exactly as Tiledesk declares it. */
@@ -145,7 +145,7 @@ export class AmqpConsumer {
     try {
       body = JSON.parse(msg.content.toString('utf8'));
     } catch {
-      this.metrics.eventsIngested.inc({ transport: 'amqp', type: typeOf(key), outcome: 'invalid' });
+      this.metrics.eventsIngested.inc({ transport: 'amqp', type: eventTypeOf(key) ?? 'unknown', outcome: 'invalid' });
       this.reject(ch, msg, key, 'the body is not JSON');
       return;
     }
@@ -186,12 +186,6 @@ export class AmqpConsumer {
     this.log.warn({ routingKey, reason, deliveryTag: msg.fields.deliveryTag }, 'amqp message rejected');
     settle(() => ch.nack(msg, false, false));
   }
-}
-
-/** The ingest type a routing key maps to, for the metrics (`unknown` for any other key). */
-function typeOf(routingKey: string): string {
-  const type = TYPE_ALIASES[routingKey] ?? routingKey;
-  return (EVENT_TYPES as readonly string[]).includes(type) ? type : 'unknown';
 }
 
 /** An ack or nack on a channel that closed meanwhile throws: the broker delivers the message again anyway. */
