@@ -186,17 +186,20 @@ export class FanoutService {
   }
 
   /**
-   * The read a subscribe gets from the project's view on this replica, when the view can answer it: kept up to
-   * date by every envelope since, under a bus that has missed none. A resync always reads the store (it happens
-   * because something may have been missed).
+   * The project's view while it stands: the bus has missed nothing since the view was started (a lost connection
+   * or subscription moves the bus epoch, reconnected or not). One that no longer stands is dropped.
+   */
+  private standingView(project: ProjectSubscriptions): ProjectView | null {
+    if (project.view && project.view.epoch !== this.bus.epoch) project.view = null;
+    return project.view;
+  }
+
+  /**
+   * The read a subscribe gets from the project's view on this replica, when the view can answer it. A resync
+   * always reads the store (it happens because something may have been missed).
    */
   private viewRead(project: ProjectSubscriptions, topic: Topic, userId: string, resync: boolean): TopicRead | undefined {
-    if (resync || !project.view) return undefined;
-    if (!this.bus.connected || project.viewEpoch !== this.bus.epoch) {
-      project.view = null;
-      return undefined;
-    }
-    const read = project.view.read(topic, userId);
+    const read = resync ? undefined : this.standingView(project)?.read(topic, userId);
     if (read) this.metrics.subscribeReads.inc({ source: 'replica' });
     return read;
   }
@@ -207,12 +210,9 @@ export class FanoutService {
     const read = await this.store.readForSubscribe(topic, userId);
     this.metrics.subscribeReads.inc({ source: 'store' });
     if (!this.bus.connected || epoch !== this.bus.epoch || this.projects.get(topic.projectId) !== project) return read;
-    if (project.view && project.viewEpoch === epoch) {
-      project.view.learn(read, topic, userId);
-    } else {
-      project.view = ProjectView.from(read, topic, userId, project.lastSeq, this.historyRequests);
-      project.viewEpoch = epoch;
-    }
+    const view = this.standingView(project);
+    if (view) view.learn(read, topic, userId);
+    else project.view = ProjectView.from(read, topic, userId, project.lastSeq, this.historyRequests, epoch);
     if (project.view?.wantsMembers) this.loadMembers(topic.projectId, project, project.view);
     return read;
   }
@@ -222,10 +222,9 @@ export class FanoutService {
    * (thousands of members connecting at once) then read the store once for all of them instead of once each.
    */
   private loadMembers(projectId: string, project: ProjectSubscriptions, view: ProjectView): void {
-    const epoch = project.viewEpoch;
     view.loadingMembers();
     this.store.readMembers(projectId).then(
-      (read) => view.membersLoaded(project.view === view && this.bus.epoch === epoch ? read : undefined),
+      (read) => view.membersLoaded(this.standingView(project) === view ? read : undefined),
       (err: unknown) => {
         view.membersLoaded(undefined);
         this.log.debug({ err, project: projectId }, 'members load failed; subscribes read the store meanwhile');
@@ -316,7 +315,7 @@ export class FanoutService {
           env.seq > last ? `gap: seq ${last} then ${env.seq}` : `seq went back from ${last} to ${env.seq}`,
         );
       }
-      if (project.view && (project.viewEpoch !== this.bus.epoch || !project.view.follow(env))) project.view = null;
+      if (this.standingView(project)?.follow(env) === false) project.view = null;
       let parked = false;
       for (const sub of project.pending) {
         sub.pending!.push(env);

@@ -62,12 +62,17 @@ export class ProjectView {
     /** The seq the view is exact at. */
     public seq: number,
     private readonly limit: number,
+    /** The bus epoch it was started under (see Bus.epoch): once the bus moves on, the view no longer stands. */
+    readonly epoch: number,
   ) {}
 
-  /** A view started from a store read, for a project whose envelopes this replica has followed up to `lastSeq`. */
-  static from(read: TopicRead, topic: Topic, userId: string, lastSeq: number | null, limit: number): ProjectView | null {
+  /**
+   * A view started from a store read, for a project whose envelopes this replica has followed up to `lastSeq`
+   * under bus epoch `epoch`.
+   */
+  static from(read: TopicRead, topic: Topic, userId: string, lastSeq: number | null, limit: number, epoch = 0): ProjectView | null {
     if (lastSeq !== null && lastSeq !== read.seq) return null;
-    const view = new ProjectView(read.seq, limit);
+    const view = new ProjectView(read.seq, limit, epoch);
     view.learn(read, topic, userId);
     return view;
   }

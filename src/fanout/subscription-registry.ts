@@ -80,9 +80,8 @@ export class ProjectSubscriptions {
   size = 0;
   /** The last envelope seq seen for this project; a jump or a step back means frames were missed. */
   lastSeq: number | null = null;
-  /** What subscribes can be answered with without the store (see ProjectView), and the bus epoch it was kept under. */
+  /** What subscribes can be answered with without the store (see ProjectView). */
   view: ProjectView | null = null;
-  viewEpoch = 0;
   /** When the parked subscriptions were last read again, and the timer of the next round if one is due. */
   parkedRetriedAt = 0;
   parkedRetry: NodeJS.Timeout | null = null;
