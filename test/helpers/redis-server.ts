@@ -1,10 +1,10 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { RedisConnections } from '../../src/engine/redis-connections';
+import { freeLoopbackPort as freePort } from '../../src/ops/cluster-local/managed-process';
 
 /**
  * Real `redis-server` processes for tests: started on free loopback ports with no persistence, stopped after.
@@ -19,16 +19,7 @@ export function requireRedisBinary(): void {
   }
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export class RedisServer {
   private proc: ChildProcess | null = null;
