@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { bareJwt, NotARun, parseCommandLine } from './cli-args';
 
 export interface WatchOptions {
   topics: string[];
@@ -9,7 +9,7 @@ export interface WatchOptions {
   once: boolean;
 }
 
-export type WatchArgs = { ok: true; options: WatchOptions } | { ok: false; help: boolean; message: string };
+export type WatchArgs = { ok: true; options: WatchOptions } | NotARun;
 
 export const DEFAULT_WATCH_URL = 'ws://localhost:3000/';
 
@@ -25,30 +25,24 @@ Connects to the realtime service, subscribes to every topic and prints each fram
 
 /** Parses the watch CLI's arguments (argv without node and the script). */
 export function parseWatchArgs(argv: string[]): WatchArgs {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        topic: { type: 'string', short: 't', multiple: true },
-        token: { type: 'string' },
-        url: { type: 'string', default: DEFAULT_WATCH_URL },
-        json: { type: 'boolean', default: false },
-        once: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (err) {
-    return { ok: false, help: false, message: err instanceof Error ? err.message : String(err) };
-  }
-  if (values.help) return { ok: false, help: true, message: WATCH_USAGE };
+  const line = parseCommandLine(
+    argv,
+    {
+      topic: { type: 'string', short: 't', multiple: true },
+      token: { type: 'string' },
+      url: { type: 'string', default: DEFAULT_WATCH_URL },
+      json: { type: 'boolean', default: false },
+      once: { type: 'boolean', default: false },
+    },
+    WATCH_USAGE,
+  );
+  if (!line.ok) return line;
+  const { values } = line;
   const problems: string[] = [];
   const topics = values.topic ?? [];
   if (topics.length === 0) problems.push('--topic is required (for example --topic /<projectId>/requests)');
   for (const t of topics) if (!t.startsWith('/')) problems.push(`--topic ${JSON.stringify(t)}: a topic starts with /`);
-  const token = (values.token ?? '').trim().replace(/^JWT(\s+|%20)/i, '');
+  const token = bareJwt(values.token ?? '');
   if (token === '') problems.push('--token is required (a user JWT)');
   const url = values.url;
   let parsed: URL | null = null;

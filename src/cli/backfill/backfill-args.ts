@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { bareJwt, NotARun, parseCommandLine } from '../cli-args';
 
 export type BackfillSource = { kind: 'file'; path: string } | { kind: 'api'; url: string; token: string };
 
@@ -21,7 +21,7 @@ export interface BackfillOptions {
   dryRun: boolean;
 }
 
-export type BackfillArgs = { ok: true; options: BackfillOptions } | { ok: false; help: boolean; message: string };
+export type BackfillArgs = { ok: true; options: BackfillOptions } | NotARun;
 
 export const DEFAULT_TARGET = 'http://127.0.0.1:3000';
 const DEFAULTS = { batch: 200, concurrency: 4, messages: 300, retries: 6, timeoutS: 30 };
@@ -63,31 +63,25 @@ Progress and the summary go to stderr. Exit codes: 0 done, 1 something failed (t
 
 /** Parses the backfill CLI's arguments (argv without node and the script); `env` supplies the defaults named in the usage. */
 export function parseBackfillArgs(argv: string[], env: Record<string, string | undefined> = {}): BackfillArgs {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        file: { type: 'string' },
-        api: { type: 'string' },
-        token: { type: 'string' },
-        target: { type: 'string' },
-        'ingest-token': { type: 'string' },
-        batch: { type: 'string' },
-        concurrency: { type: 'string' },
-        messages: { type: 'string' },
-        retries: { type: 'string' },
-        timeout: { type: 'string' },
-        'dry-run': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (err) {
-    return { ok: false, help: false, message: err instanceof Error ? err.message : String(err) };
-  }
-  if (values.help) return { ok: false, help: true, message: BACKFILL_USAGE };
+  const line = parseCommandLine(
+    argv,
+    {
+      file: { type: 'string' },
+      api: { type: 'string' },
+      token: { type: 'string' },
+      target: { type: 'string' },
+      'ingest-token': { type: 'string' },
+      batch: { type: 'string' },
+      concurrency: { type: 'string' },
+      messages: { type: 'string' },
+      retries: { type: 'string' },
+      timeout: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+    },
+    BACKFILL_USAGE,
+  );
+  if (!line.ok) return line;
+  const { values } = line;
   const problems: string[] = [];
   const dryRun = values['dry-run'];
 
@@ -124,11 +118,6 @@ export function parseBackfillArgs(argv: string[], env: Record<string, string | u
     ok: true,
     options: { source, target, ingestToken, batch, concurrency, messages, retries, timeoutMs: timeoutS * 1000, dryRun },
   };
-}
-
-/** Tiledesk clients carry the REST token as `JWT <jwt>`; the backfill takes either spelling. */
-export function bareJwt(token: string): string {
-  return token.trim().replace(/^JWT(\s+|%20)/i, '');
 }
 
 function httpUrl(flag: string, value: string, problems: string[]): string | null {

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { NotARun, parseCommandLine } from '../../cli/cli-args';
 import { DEFAULT_CLUSTER_PORT } from './cluster-local';
 
 export interface ClusterLocalArgs {
@@ -11,7 +11,7 @@ export interface ClusterLocalArgs {
   seed: string | undefined;
 }
 
-export type ParsedClusterLocalArgs = { ok: true; args: ClusterLocalArgs } | { ok: false; help: boolean; message: string };
+export type ParsedClusterLocalArgs = { ok: true; args: ClusterLocalArgs } | NotARun;
 
 export const DEFAULT_DEMO_EVENTS_PER_S = 4;
 
@@ -26,18 +26,9 @@ DEMO_SEED, and any service setting for the replicas (GLOBAL_SECRET and INGEST_TO
 
 /** Parses the command line and the few variables that are cluster:local's own (the rest go to the replicas). */
 export function parseClusterLocalArgs(argv: string[], env: Record<string, string | undefined>): ParsedClusterLocalArgs {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: { demo: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
-    }));
-  } catch (err) {
-    return { ok: false, help: false, message: err instanceof Error ? err.message : String(err) };
-  }
-  if (values.help) return { ok: false, help: true, message: CLUSTER_LOCAL_USAGE };
+  const line = parseCommandLine(argv, { demo: { type: 'boolean', default: false } }, CLUSTER_LOCAL_USAGE);
+  if (!line.ok) return line;
+  const { values } = line;
   const problems: string[] = [];
   let port = DEFAULT_CLUSTER_PORT;
   const rawPort = env.CLUSTER_PORT?.trim();
