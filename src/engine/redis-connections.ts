@@ -101,21 +101,17 @@ export class RedisConnections {
     const sentinels = this.config.sentinels;
     if (sentinels !== undefined && sentinels.length > 0) {
       // The primary is asked of the Sentinels at every (re)connect, so a failover is followed by reconnecting; a
-      // REDIS_URL alongside only gives the password, database and TLS settings.
-      const fromUrl = this.config.url ? urlOptions(this.config.url) : {};
-      return this.watched(
-        name,
-        new Redis({
-          ...fromUrl,
-          ...base,
-          sentinels: [...sentinels],
-          name: this.config.sentinelMaster!,
-          role: 'master',
-          sentinelRetryStrategy: (times) => Math.min(100 * times, 2000),
-          // A primary that became a replica answers writes with READONLY: drop the connection and ask again.
-          reconnectOnError: (err) => (/^READONLY\b/.test(err.message) ? 2 : false),
-        }),
-      );
+      // REDIS_URL alongside only gives the password, database and TLS settings (ioredis ignores its host with sentinels).
+      const sentinelOpts: RedisOptions = {
+        ...base,
+        sentinels: [...sentinels],
+        name: this.config.sentinelMaster!,
+        role: 'master',
+        sentinelRetryStrategy: (times) => Math.min(100 * times, 2000),
+        // A primary that became a replica answers writes with READONLY: drop the connection and ask again.
+        reconnectOnError: (err) => (/^READONLY\b/.test(err.message) ? 2 : false),
+      };
+      return this.watched(name, this.config.url ? new Redis(this.config.url, sentinelOpts) : new Redis(sentinelOpts));
     }
     return this.watched(name, new Redis(this.config.url!, base));
   }
@@ -140,18 +136,6 @@ export class RedisConnections {
     });
     return client;
   }
-}
-
-/** Password, username, database and TLS from a redis:// or rediss:// URL (for Sentinel mode, where the URL names no host to use). */
-function urlOptions(url: string): RedisOptions {
-  const u = new URL(url);
-  const db = u.pathname.replace(/^\//, '');
-  return {
-    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
-    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-    ...(db !== '' ? { db: Number(db) } : {}),
-    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
-  };
 }
 
 /** Redis error replies that mean "not now", not "never": a failover under way, a node loading or out of memory, a busy script. */
