@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BackfillOptions, parseBackfillArgs } from '../src/cli/backfill/backfill-args';
 import { BackfillIo, BackfillResult, runBackfill } from '../src/cli/backfill/backfill-runner';
 import { ProjectDoc, ProjectUserDoc } from '../src/domain/documents';
 import { toWireProjectUser, toWireRequest, withoutSecret } from '../src/domain/transforms';
+import { freeLoopbackPort } from '../src/ops/cluster-local/managed-process';
 import * as f from './helpers/factories';
 import { FakeTiledesk, FakeTiledeskData, startFakeTiledesk } from './helpers/fake-tiledesk';
 import { INGEST_TOKEN, startTestApp, TestApp } from './helpers/test-app';
@@ -72,15 +72,6 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: 
     proc.on('error', reject);
     proc.on('close', (code) => resolve({ code, stdout, stderr }));
   });
-}
-
-/** A port nothing listens on (taken, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe('backfill from a JSON Lines file', () => {
@@ -442,7 +433,7 @@ describe('the backfill CLI', () => {
   });
 
   it('fails with exit 1 and a message naming the URL when the Tiledesk API cannot be reached', async () => {
-    const port = await closedPort();
+    const port = await freeLoopbackPort();
     const r = await cli(['--api', `http://127.0.0.1:${port}`, '--token', 'JWT x.y.z', '--target', app.httpUrl, '--retries', '1'], {
       INGEST_TOKEN,
     });
@@ -454,7 +445,7 @@ describe('the backfill CLI', () => {
   });
 
   it('fails with exit 1 and a message naming the URL when the service cannot be reached', async () => {
-    const port = await closedPort();
+    const port = await freeLoopbackPort();
     const path = writeJsonl('unsent.jsonl', [{ type: 'project.update', data: f.project('bf-unsent') }]);
     const r = await cli(['--file', path, '--target', `http://127.0.0.1:${port}`, '--ingest-token', 't', '--retries', '0']);
     expect(r.code).toBe(1);
