@@ -1,3 +1,5 @@
+import { Doc } from '../../domain/documents';
+import { isObject } from '../../domain/transforms';
 import { checkEnvelope, SourceItem } from './backfill-envelope';
 
 /**
@@ -18,8 +20,6 @@ import { checkEnvelope, SourceItem } from './backfill-envelope';
 export const OPEN_STATUSES = [100, 200, 300] as const;
 /** Tiledesk's largest page: a larger `limit` makes it fall back to 40. */
 export const REQUESTS_PAGE_LIMIT = 100;
-
-type Doc = Record<string, unknown>;
 
 /** A response that is not what the route answers (a proxy's HTML page, another API): names the URL. */
 export class UnexpectedShapeError extends Error {
@@ -124,8 +124,4 @@ export function requestIdOf(request: Doc): string | undefined {
 function timeOf(v: unknown): number {
   const t = typeof v === 'string' ? Date.parse(v) : NaN;
   return Number.isNaN(t) ? 0 : t;
-}
-
-function isObject(v: unknown): v is Doc {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
