@@ -138,8 +138,12 @@ export class RedisConnections {
   }
 }
 
-/** Redis error replies that mean "not now", not "never": a failover under way, a node loading or out of memory, a busy script. */
-const TRANSIENT_REPLY = /^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|BUSY|OOM|NOREPLICAS)\b/;
+/**
+ * Redis error replies that mean "not now", not "never": a failover under way, a node loading or out of memory, a busy
+ * script, writes refused after a failed save (MISCONF), a password changed under us (NOAUTH), too many clients.
+ */
+const TRANSIENT_REPLY =
+  /^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|BUSY|OOM|NOREPLICAS|MISCONF|NOAUTH|ERR max number of clients)\b/;
 
 /** Redis cannot be used right now (no connection, or a transient reply): what was asked may work once it is back. */
 export function isConnectionError(err: unknown): boolean {

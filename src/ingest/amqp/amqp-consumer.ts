@@ -16,14 +16,6 @@ export interface AmqpConsumerOptions {
   prefetch: number;
 }
 
-/**
- * Redis or the bus away, or Redis refusing writes for a while (MISCONF, NOAUTH after a password change, OOM, too many
- * clients: ioredis's ReplyError): the message is fine and will apply once Redis is back.
- */
-function isTransient(err: unknown): boolean {
-  return isEngineOutage(err) || (err as Error | undefined)?.name === 'ReplyError';
-}
-
 /** Reconnect delays: 1 s, doubling up to 30 s while the broker stays away; back to 1 s once connected. */
 const RECONNECT_MIN_S = 1;
 const RECONNECT_MAX_S = 30;
@@ -166,7 +158,7 @@ export class AmqpConsumer {
         return;
       } catch (err) {
         if (!open()) return; // redelivered, maybe to another replica: this loop must not go on beside it
-        if (this.stopping || (!isTransient(err) && attempt >= MAX_ATTEMPTS)) {
+        if (this.stopping || (!isEngineOutage(err) && attempt >= MAX_ATTEMPTS)) {
           if (this.stopping) {
             // Back in the queue for a replica that stays (or for this one after its restart).
             settle(() => ch.nack(msg, false, true));
