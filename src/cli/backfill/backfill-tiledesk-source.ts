@@ -1,3 +1,4 @@
+import { Doc } from '../../domain/documents';
 import { FatalError, SourceItem } from './backfill-envelope';
 import { AbortedError, HttpDeps, HttpUnreachableError, Limiter, requestWithRetry, RetryOptions, summarizeBody } from './backfill-http';
 import {
@@ -18,8 +19,6 @@ import {
   REQUESTS_PAGE_LIMIT,
   UnexpectedShapeError,
 } from './backfill-tiledesk-mapping';
-
-type Doc = Record<string, unknown>;
 
 /** A read that failed for good (403, 404, 5xx after the retries): reported, and the run goes on. */
 export class ReadFailure extends Error {
