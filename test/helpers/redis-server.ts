@@ -2,9 +2,9 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Redis from 'ioredis';
 import { RedisConnections } from '../../src/engine/redis-connections';
 import { freeLoopbackPort as freePort } from '../../src/ops/cluster-local/managed-process';
+import { waitRedisAnswers } from '../../src/ops/cluster-local/redis-ping';
 
 /**
  * Real `redis-server` processes for tests: started on free loopback ports with no persistence, stopped after.
@@ -70,27 +70,14 @@ export class RedisServer {
     let output = '';
     proc.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     proc.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      if (proc.exitCode !== null) throw new Error(`redis-server exited early: ${output}`);
-      const client = new Redis({
-        port: this.port,
-        host: '127.0.0.1',
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => null,
-      });
-      try {
-        await client.connect();
-        await client.ping();
-        client.disconnect();
-        return;
-      } catch {
-        client.disconnect();
-      }
-      if (Date.now() > deadline) throw new Error(`redis-server did not start on ${this.port}: ${output}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitRedisAnswers(this.port, 10_000, {
+      get exited() {
+        return proc.exitCode !== null;
+      },
+      get output() {
+        return output;
+      },
+    });
   }
 
   /** SIGKILL: an outage, not a shutdown. */

@@ -4,9 +4,9 @@ import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } 
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import Redis from 'ioredis';
 import { freeLoopbackPort, loopbackPortInUse, ManagedProcess } from './managed-process';
 import { PinnedHttps } from './pinned-https';
+import { waitRedisAnswers } from './redis-ping';
 
 /** The proxy's port when neither the options nor CLUSTER_PORT say otherwise (as in docker-compose.yml). */
 export const DEFAULT_CLUSTER_PORT = 8443;
@@ -166,7 +166,7 @@ export async function startClusterLocal(opts: ClusterLocalOptions = {}): Promise
       opts.onOutput,
     );
     started.push(redis);
-    await waitRedis(redis, redisPort, timeoutMs);
+    await waitRedisAnswers(redisPort, timeoutMs, redis);
     const redisUrl = `redis://127.0.0.1:${redisPort}`;
 
     const replicaEnv = (port: number, metricsPort: number): Record<string, string | undefined> => ({
@@ -256,26 +256,6 @@ export async function startClusterLocal(opts: ClusterLocalOptions = {}): Promise
     await Promise.all(started.map((p) => p.waitExit()));
     cleanup();
     throw err;
-  }
-}
-
-async function waitRedis(redis: ManagedProcess, port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (redis.exited) throw new Error(`redis-server exited during start:\n${redis.output.trim()}`);
-    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    client.on('error', () => undefined); // not listening yet: connect() rejects, which is all this loop needs
-    try {
-      await client.connect();
-      await client.ping();
-      client.disconnect();
-      return;
-    } catch {
-      client.disconnect();
-    }
-    if (Date.now() > deadline)
-      throw new Error(`redis-server did not answer on 127.0.0.1:${port} within ${timeoutMs} ms:\n${redis.output.trim()}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
