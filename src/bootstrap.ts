@@ -63,6 +63,7 @@ export async function createApp(config: AppConfig): Promise<RunningApp> {
   const log = app.get<Logger>(LOGGER);
   app.useLogger(new NestPinoLogger(log));
   const readiness = app.get(ReadinessService);
+  const metrics = app.get(ServiceMetrics);
   const transport = new ClientTransport(config.trustProxy);
   // The same TRUST_PROXY rule as the WebSocket side, so req.ip and req.protocol agree with it.
   (app.getHttpAdapter().getInstance() as Express).set('trust proxy', transport.trust);
@@ -79,7 +80,7 @@ export async function createApp(config: AppConfig): Promise<RunningApp> {
       transport,
       log,
       draining: () => readiness.isDraining,
-      metrics: app.get(ServiceMetrics),
+      metrics,
     }),
   );
   if (config.requireTls) {
@@ -105,7 +106,6 @@ export async function createApp(config: AppConfig): Promise<RunningApp> {
   const listen = app.listen.bind(app) as unknown as (port: number, host: string, backlog: number) => Promise<unknown>;
   await listen(config.port, '0.0.0.0', config.listenBacklog);
   const server = app.getHttpServer() as Server;
-  const metrics = app.get(ServiceMetrics);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     const reason = answerClientError(err, socket);
     if (reason) metrics.handshakeRefusals.inc({ reason });
@@ -119,7 +119,7 @@ export async function createApp(config: AppConfig): Promise<RunningApp> {
     tlsReloader = reloader;
     log.info({ certificate: tlsPair.info }, 'serving tls');
   }
-  const metricsServer = await startMetricsServer(app.get(ServiceMetrics), config.metricsPort, log).catch(async (err: unknown) => {
+  const metricsServer = await startMetricsServer(metrics, config.metricsPort, log).catch(async (err: unknown) => {
     await app.close();
     throw err;
   });
