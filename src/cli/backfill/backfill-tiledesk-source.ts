@@ -190,17 +190,7 @@ async function* projectItems(api: TiledeskApi, projectId: string, options: Tiled
   const members = settle(api.get(membersPath));
   const bots = settle(api.get(botsPath));
 
-  const m = await members;
-  const membersUrl = api.url(membersPath);
-  if (!m.ok) yield failedRead(m.error, 'project_user.update', `GET ${membersUrl}`);
-  else {
-    try {
-      for (const pu of parseArray(m.value, membersUrl, 'project_users'))
-        yield projectUserItem(pu, `GET ${membersUrl} _id ${String(pu._id)}`);
-    } catch (err) {
-      yield failedRead(err, 'project_user.update', `GET ${membersUrl}`);
-    }
-  }
+  yield* listItems(await members, api.url(membersPath), 'project_users', 'project_user.update', projectUserItem);
 
   // The messages come after every request of the project (ingest.md §3), and a request's messages can be large:
   // only a window of reads runs ahead (some while the requests are still being read), so memory stays bounded
@@ -213,30 +203,38 @@ async function* projectItems(api: TiledeskApi, projectId: string, options: Tiled
     }
     yield item;
   }
-  for await (const { url, result: r } of messages.drain()) {
-    if (!r.ok) {
-      yield failedRead(r.error, 'message.create', `GET ${url}`);
-      continue;
-    }
-    try {
-      for (const msg of newestMessages(parseArray(r.value, url, 'messages'), options.messages)) {
-        yield messageItem(msg, `GET ${url} _id ${String(msg._id)}`);
-      }
-    } catch (err) {
-      yield failedRead(err, 'message.create', `GET ${url}`);
-    }
+  for await (const { url, result } of messages.drain()) {
+    yield* listItems(result, url, 'messages', 'message.create', messageItem, (docs) => newestMessages(docs, options.messages));
   }
 
-  const b = await bots;
-  const botsUrl = api.url(botsPath);
-  if (!b.ok) yield failedRead(b.error, 'faqbot.update', `GET ${botsUrl}`);
-  else {
-    try {
-      for (const bot of parseArray(b.value, botsUrl, 'bots')) yield botItem(bot, `GET ${botsUrl} _id ${String(bot._id)}`);
-    } catch (err) {
-      yield failedRead(err, 'faqbot.update', `GET ${botsUrl}`);
-    }
+  yield* listItems(await bots, api.url(botsPath), 'bots', 'faqbot.update', botItem);
+}
+
+/**
+ * The items of one list read (`keep` picks the documents to send), each named by its `_id`; the read as a
+ * failure when it failed or did not answer an array.
+ */
+function* listItems(
+  read: Settled<unknown>,
+  url: string,
+  what: string,
+  type: string,
+  toItem: (doc: Doc, origin: string) => SourceItem,
+  keep: (docs: Doc[]) => Doc[] = (docs) => docs,
+): Generator<SourceItem> {
+  const origin = `GET ${url}`;
+  if (!read.ok) {
+    yield failedRead(read.error, type, origin);
+    return;
   }
+  let docs: Doc[];
+  try {
+    docs = keep(parseArray(read.value, url, what));
+  } catch (err) {
+    yield failedRead(err, type, origin);
+    return;
+  }
+  for (const doc of docs) yield toItem(doc, `${origin} _id ${String(doc._id)}`);
 }
 
 /** At most this many passes over the pages when the count moves while they are read. */
