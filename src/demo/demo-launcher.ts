@@ -36,6 +36,17 @@ export interface DemoUser {
   token: string;
 }
 
+/** A simulated member as the banner prints it, with a token the service verifies with `secret`. */
+export function demoUser(m: SimMember, secret: string, jwt: { audience?: string; issuer?: string } = {}): DemoUser {
+  return {
+    name: fullName(m),
+    role: m.role,
+    userId: m.userId,
+    projectUserId: m.projectUserId,
+    token: signUserToken(m, secret, jwt),
+  };
+}
+
 export interface DemoHandle {
   running: RunningApp;
   config: AppConfig;
@@ -107,13 +118,7 @@ export async function startDemo(opts: DemoOptions = {}): Promise<DemoHandle> {
     throw err;
   }
 
-  const user = (m: SimMember): DemoUser => ({
-    name: fullName(m),
-    role: m.role,
-    userId: m.userId,
-    projectUserId: m.projectUserId,
-    token: signUserToken(m, globalSecret, { audience: config.jwt.audience, issuer: config.jwt.issuer }),
-  });
+  const user = (m: SimMember): DemoUser => demoUser(m, globalSecret, config.jwt);
   let stopping: Promise<void> | null = null;
   return {
     running,

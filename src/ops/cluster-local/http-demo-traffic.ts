@@ -1,6 +1,5 @@
-import type { DemoUser } from '../../demo/demo-launcher';
-import { signUserToken } from '../../demo/demo-tokens';
-import { fullName, SimMember } from '../../demo/tiledesk-documents';
+import { demoUser, DemoUser } from '../../demo/demo-launcher';
+import type { SimMember } from '../../demo/tiledesk-documents';
 import { TrafficDriver } from '../../demo/traffic-driver';
 import { TrafficSimulator } from '../../demo/traffic-simulator';
 import { PinnedHttps } from './pinned-https';
@@ -49,13 +48,7 @@ export async function startHttpDemoTraffic(opts: HttpDemoTrafficOptions): Promis
     https.close();
     throw err;
   }
-  const user = (m: SimMember): DemoUser => ({
-    name: fullName(m),
-    role: m.role,
-    userId: m.userId,
-    projectUserId: m.projectUserId,
-    token: signUserToken(m, opts.globalSecret, { audience: opts.jwtAudience, issuer: opts.jwtIssuer }),
-  });
+  const user = (m: SimMember): DemoUser => demoUser(m, opts.globalSecret, { audience: opts.jwtAudience, issuer: opts.jwtIssuer });
   let stopping: Promise<void> | null = null;
   return {
     simulator,
