@@ -159,9 +159,10 @@ describe('the dashboard in a browser', () => {
     await expired.page.getByLabel('Your token').waitFor();
 
     // Valid for a few more seconds: live first, then the service closes the socket (4001) and the page says why.
-    const expiring = await open(userToken('owner', { exp: now + 3 }));
+    // Ten seconds, not three: on a loaded 2-core CI machine the page alone can take three to open and connect.
+    const expiring = await open(userToken('owner', { exp: Math.floor(Date.now() / 1000) + 10 }));
     await waitForText(expiring.page.getByTestId('connection-state'), 'Live');
-    await waitForText(expiring.page.getByTestId('sign-in-message'), 'Your session expired — sign in again.', 8000);
+    await waitForText(expiring.page.getByTestId('sign-in-message'), 'Your session expired — sign in again.', 15_000);
 
     // Signing in again with a fresh token brings the dashboard back.
     await expiring.page.getByLabel('Your token').fill(`JWT ${userToken('owner')}`);
